@@ -1,0 +1,88 @@
+"""One exception tree for npubench.
+
+The CLI catches ``NpubenchError`` once and turns it into a message and an exit code; anything
+else is a bug and keeps its traceback. ``infrastructure`` separates a flaky phone or host from a
+model or configuration that is really wrong.
+"""
+
+from __future__ import annotations
+
+
+class NpubenchError(Exception):
+    """Base of every error npubench raises on purpose."""
+
+    kind = "error"
+    infrastructure = False
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+    def as_record(self) -> dict:
+        """The ``error`` field of a result record."""
+        text = self.message if not self.hint else f"{self.message} ({self.hint})"
+        return {"kind": self.kind, "message": text, "infrastructure": self.infrastructure}
+
+
+class ConfigError(NpubenchError):
+    """A suite, option or backend spec that is wrong: the user must change it."""
+
+    kind = "config"
+
+
+class WorkloadError(NpubenchError):
+    """A model that is missing, corrupt, unsupported, or cannot be fetched."""
+
+    kind = "workload"
+
+
+class FetchError(WorkloadError):
+    """A model could not be downloaded or failed its checksum."""
+
+    kind = "fetch"
+    infrastructure = True
+
+
+class BackendUnavailable(NpubenchError):
+    """The backend cannot run on this device; the job becomes a ``skipped`` record."""
+
+    kind = "unavailable"
+
+
+class RuntimeFailure(NpubenchError):
+    """The runtime refused or crashed while running the model."""
+
+    kind = "runtime"
+
+
+class DeviceError(NpubenchError):
+    """Something went wrong with a device; always names the device."""
+
+    kind = "device"
+    infrastructure = True
+
+    def __init__(self, device: str, message: str, *, hint: str | None = None):
+        super().__init__(f"{device}: {message}", hint=hint)
+        self.device = device
+
+
+class DeviceLost(DeviceError):
+    """The device vanished in the middle of the work."""
+
+    kind = "device_lost"
+
+
+class ToolError(DeviceError):
+    """A benchmark tool on the device failed."""
+
+    kind = "tool"
+
+
+class ResultsError(NpubenchError):
+    """A results folder or file that cannot be read (missing, or a newer schema)."""
+
+    kind = "results"

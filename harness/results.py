@@ -1,0 +1,139 @@
+"""The results store: one run folder, ``results.jsonl`` appended one record per finished job.
+
+Schema history (bump ``SCHEMA_VERSION`` and note the change here):
+
+* 1 (0.1.0): first version. One JSON object per job; units in the field names; per-iteration
+  samples in ``samples/<n>-<slug>.json`` beside the records, named by ``samples_path``.
+
+A run folder::
+
+    RUN_DIR/results.jsonl     one record per job, appended as each job ends
+    RUN_DIR/run.json          the run's identity, host and versions (written at start)
+    RUN_DIR/samples/*.json    per-iteration latencies of each job (``latency_ms``, ``warmup_ms``)
+    RUN_DIR/logs/*.log        what each job's worker printed
+    RUN_DIR/report.html       the report, made from the files above
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+from harness.errors import ResultsError
+
+SCHEMA_VERSION = 1
+RESULTS_FILE = "results.jsonl"
+RUN_FILE = "run.json"
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of ``text`` (job ids contain ':' '?' '/' and worse)."""
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", text).strip("_")[:80] or "job"
+
+
+class RunStore:
+    """Writes one run folder. Every record is flushed and fsynced as soon as it is appended."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.samples_dir = self.run_dir / "samples"
+        self.logs_dir = self.run_dir / "logs"
+
+    def create(self, run_info: dict[str, Any]) -> None:
+        for d in (self.run_dir, self.samples_dir, self.logs_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        info = {"schema_version": SCHEMA_VERSION, **run_info}
+        _write_json(self.run_dir / RUN_FILE, info)
+
+    def update_run_info(self, **fields: Any) -> None:
+        path = self.run_dir / RUN_FILE
+        info = json.loads(path.read_text()) if path.exists() else {}
+        info.update(fields)
+        _write_json(path, info)
+
+    def write_samples(self, index: int, job_id: str, samples: dict[str, list[float]]) -> str:
+        """Write a job's per-iteration samples; returns the path relative to the run folder."""
+        rel = f"samples/{index:03d}-{slug(job_id)}.json"
+        _write_json(self.run_dir / rel, samples)
+        return rel
+
+    def log_path(self, index: int, job_id: str) -> Path:
+        return self.logs_dir / f"{index:03d}-{slug(job_id)}.log"
+
+    def append(self, record: dict[str, Any]) -> None:
+        record = {"schema_version": SCHEMA_VERSION, **record}
+        line = json.dumps(record, allow_nan=False, default=_json_default)
+        with open(self.run_dir / RESULTS_FILE, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars and paths reach records from runners; make them plain.
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, allow_nan=False, default=_json_default))
+    os.replace(tmp, path)
+
+
+def iter_records(run_dir: Path) -> Iterator[dict[str, Any]]:
+    """Yield the records of a run folder (or a ``results.jsonl`` path).
+
+    A last line cut short by a crash is skipped; a record from a newer schema is refused.
+    """
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / RESULTS_FILE
+    if not path.exists():
+        raise ResultsError(
+            f"no results at {path}", hint="give the folder that `npubench run --out` wrote"
+        )
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):  # interrupted while writing the last line
+                continue
+            raise ResultsError(f"{path}:{number}: not a JSON record") from None
+        version = record.get("schema_version")
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise ResultsError(
+                f"{path}:{number}: results schema version {version!r} is newer than this "
+                f"npubench understands ({SCHEMA_VERSION})",
+                hint="upgrade npubench to read these results",
+            )
+        yield record
+
+
+def read_records(run_dir: Path) -> list[dict[str, Any]]:
+    return list(iter_records(run_dir))
+
+
+def read_run_info(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / RUN_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def read_samples(run_dir: Path, record: dict[str, Any]) -> dict[str, list[float]]:
+    """The per-iteration samples of a record, or an empty dict when there are none."""
+    rel = record.get("samples_path")
+    if not rel:
+        return {}
+    path = Path(run_dir) / rel
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text())
