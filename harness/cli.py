@@ -1,0 +1,89 @@
+"""The ``npubench`` command. Heavy libraries are imported inside the commands, never here,
+so that ``npubench --help`` stays fast.
+
+Exit codes:
+  0    success (every job ok or skipped)
+  1    usage or configuration error; nothing was run
+  2    regression found (reserved for comparisons)
+  3    device or infrastructure failure
+  4    the run finished but one or more jobs failed
+  130  interrupted (Ctrl-C): what was measured stays in results.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXIT_OK, EXIT_USAGE, EXIT_REGRESSION, EXIT_INFRA, EXIT_JOBS_FAILED = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="npubench",
+        description="Benchmark AI inference on phones (NPU, GPU, CPU) and on this host.",
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("devices", help="list the devices npubench can reach")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+
+    p = sub.add_parser("workloads", help="list the built-in workloads and suites")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+
+    p = sub.add_parser("run", help="run a benchmark and write results and a report")
+    p.add_argument("--device", metavar="SPEC", help="host (default when no phone is attached)")
+    p.add_argument("--suite", metavar="NAME|PATH",
+                   help="a built-in suite (quick, full) or a suite YAML file; default: quick")
+    p.add_argument("--workload", metavar="NAME|PATH", action="append", default=[],
+                   help="a built-in workload or a .tflite/.onnx file (repeatable)")
+    p.add_argument("--backend", metavar="SPEC", action="append", default=[],
+                   help="e.g. tflite:xnnpack, ort:cpu, ort:cuda?threads=2, or all (repeatable)")
+    p.add_argument("--input-shape", metavar="NAME=D0,D1,...", action="append", default=[],
+                   help="fix an input's dynamic dimensions, e.g. x=1,3,640,640 (repeatable)")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
+    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+                   help="override a measurement setting, e.g. max_seconds=5 (repeatable)")
+    p.add_argument("--out", metavar="DIR", help="results folder (default: runs/RUN_ID)")
+    p.add_argument("--benchmark-json", metavar="FILE",
+                   help="also write the results as pytest-benchmark JSON")
+    p.add_argument("--no-report", action="store_true", help="do not write report.html")
+
+    p = sub.add_parser("report", help="write the HTML report of a run folder")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", metavar="FILE", help="default: RUN_DIR/report.html")
+
+    p = sub.add_parser("export", help="export a run's results to other formats")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--pytest-benchmark", metavar="FILE", required=True,
+                   help="write pytest-benchmark JSON (readable by `pytest-benchmark compare`)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from harness import __version__
+
+        print(f"npubench {__version__}")
+        return EXIT_OK
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    from harness import commands
+    from harness.errors import NpubenchError
+
+    try:
+        return getattr(commands, f"cmd_{args.command}")(args)
+    except NpubenchError as exc:
+        print(f"npubench: error: {exc}", file=sys.stderr)
+        return EXIT_INFRA if exc.infrastructure else EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

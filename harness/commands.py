@@ -1,0 +1,207 @@
+"""The CLI's commands. Each returns an exit code (see harness/cli.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+from harness.cli import EXIT_INFRA, EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK
+from harness.errors import ConfigError
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=False, highlight=False)
+
+
+def cmd_devices(args: Namespace) -> int:
+    from devices.registry import available_devices
+
+    infos = [d.info() for d in available_devices()]
+    if args.json:
+        items = []
+        for info in infos:
+            data = info.to_dict()
+            data["soc"] = info.soc.part or info.soc.name or info.cpu
+            data["soc_info"] = info.to_dict()["soc"]
+            items.append(data)
+        print(json.dumps(items, indent=1))
+        return EXIT_OK
+    from rich.table import Table
+
+    table = Table("id", "kind", "model", "SoC / CPU", "RAM", "OS", "accelerators", "simulated")
+    for info in infos:
+        table.add_row(
+            info.id, info.kind, info.model, info.soc.name or info.cpu or "",
+            f"{info.ram_bytes / 2**30:.1f} GiB" if info.ram_bytes else "",
+            info.os or "", ", ".join(info.accelerators) or "none",
+            "yes" if info.simulated else "no",
+        )
+    _console().print(table)
+    return EXIT_OK
+
+
+def cmd_workloads(args: Namespace) -> int:
+    from harness.suites import builtin_suite_names, load_suite
+    from workloads.registry import builtin
+
+    workloads = builtin()
+    if args.json:
+        print(json.dumps([w.to_record() | {"description": w.description, "tags": list(w.tags)}
+                          for w in workloads.values()], indent=1))
+        return EXIT_OK
+    from rich.table import Table
+
+    table = Table("name", "task", "format", "precision", "source", "license", "kind")
+    for w in workloads.values():
+        table.add_row(w.name, w.task, w.format, w.precision, w.source.split("!")[0],
+                      w.license, "synthetic" if w.synthetic else "trained")
+    console = _console()
+    console.print(table)
+    for name in builtin_suite_names():
+        suite = load_suite(name)
+        console.print(f"suite [bold]{name}[/]: {suite.description} "
+                      f"({len(suite.workloads)} workloads)")
+    return EXIT_OK
+
+
+def _settings(args: Namespace, suite):
+    from harness.settings import MeasureSettings
+
+    data = suite.settings.to_dict()
+    for text in args.overrides:
+        key, sep, value = text.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {text!r}: expected KEY=VALUE")
+        try:
+            data[key.strip()] = float(value) if "." in value else int(value)
+        except ValueError:
+            raise ConfigError(f"--set {text!r}: {value!r} is not a number") from None
+    if args.threads is not None:
+        data["threads"] = args.threads
+    return MeasureSettings.from_mapping(data, where="settings")
+
+
+def cmd_run(args: Namespace) -> int:
+    from devices.registry import resolve_device
+    from harness.plan import make_plan
+    from harness.run import execute, new_run_id, start_run
+    from harness.suites import load_suite
+    from workloads.registry import parse_input_shapes, resolve
+
+    suite = load_suite(args.suite or "quick")
+    settings = _settings(args, suite)
+    shapes = parse_input_shapes(args.input_shape)
+    names = args.workload or list(suite.workloads)
+    workloads = [resolve(n, {**suite.input_shapes.get(n, {}), **shapes}) for n in names]
+    backends = args.backend or list(suite.backends)
+    device = resolve_device(args.device)
+    jobs = make_plan([device], workloads, backends, threads=settings.threads)
+
+    run_id = new_run_id()
+    run_dir = Path(args.out) if args.out else Path("runs") / run_id
+    store = start_run(run_dir, run_id, device.info().to_dict(),
+                      None if args.workload else suite.name)
+    console = _console()
+    console.print(f"npubench run [bold]{run_id}[/]: {len(jobs)} jobs on {device.info().model}"
+                  f" -> {run_dir}")
+    outcome = _execute_with_progress(jobs, store, run_id, settings, console, execute)
+
+    if outcome.interrupted:
+        console.print("[yellow]interrupted[/]: the jobs measured so far are kept in "
+                      f"{run_dir / 'results.jsonl'}")
+    _print_summary(console, outcome.records)
+    if not args.no_report:
+        from reports.html import write_report
+
+        report = write_report(run_dir)
+        console.print(f"report: {report}")
+    if args.benchmark_json:
+        from reports.pytest_benchmark import write_pytest_benchmark_json
+
+        console.print(f"pytest-benchmark JSON: "
+                      f"{write_pytest_benchmark_json(run_dir, Path(args.benchmark_json))}")
+    console.print(f"results: {run_dir / 'results.jsonl'}")
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    failed = [r for r in outcome.records if r["status"] == "failed"]
+    if failed and all((r.get("error") or {}).get("infrastructure") for r in failed):
+        return EXIT_INFRA
+    return EXIT_JOBS_FAILED if failed else EXIT_OK
+
+
+def _execute_with_progress(jobs, store, run_id, settings, console, execute):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
+        TimeElapsedColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, transient=True,
+                        disable=not console.is_terminal)
+    with progress:
+        task = progress.add_task("starting", total=len(jobs))
+
+        def on_start(job):
+            progress.update(task, description=f"{job.workload.name} on {job.backend}")
+
+        def on_done(job, record):
+            progress.advance(task)
+            console.print(_one_line(record), highlight=False)
+
+        return execute(jobs, store, run_id, settings, on_start=on_start, on_done=on_done)
+
+
+def _one_line(record: dict) -> str:
+    from rich.markup import escape
+
+    job = escape(record["job_id"])
+    if record["status"] == "ok":
+        lat = record["latency_ms"]
+        extra = "" if record["validity"] == "valid" else f" [yellow]{record['validity']}[/]"
+        return f"  [green]ok[/]      {job}: median {lat['median']:.3f} ms (n={lat['n']}){extra}"
+    message = escape((record.get("error") or {}).get("message", ""))
+    colour = "red" if record["status"] == "failed" else "dim"
+    return f"  [{colour}]{record['status']:<7}[/] {job}: {message}"
+
+
+def _print_summary(console, records: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table("workload", "backend", "status", "median ms", "p90 ms", "CI95 ms",
+                  "peak MB", title="summary")
+    for r in records:
+        lat = r.get("latency_ms") or {}
+        ci = (f"{lat['ci95_low']:.3f}-{lat['ci95_high']:.3f}"
+              if lat.get("ci95_low") is not None else "")
+        table.add_row(
+            r["workload"]["name"], r["backend"]["spec"], r["status"],
+            f"{lat['median']:.3f}" if lat else "", f"{lat['p90']:.3f}" if lat else "", ci,
+            f"{r['memory_peak_mb']:.0f}" if r.get("memory_peak_mb") else "",
+        )
+    console.print(table)
+    counts = {s: sum(1 for r in records if r["status"] == s) for s in ("ok", "failed", "skipped")}
+    console.print(", ".join(f"{n} {s}" for s, n in counts.items()))
+
+
+def cmd_report(args: Namespace) -> int:
+    from harness.results import read_records
+    from reports.html import write_report
+
+    read_records(Path(args.run_dir))  # a clear error for a folder that is not a run
+    print(write_report(Path(args.run_dir), Path(args.out) if args.out else None))
+    return EXIT_OK
+
+
+def cmd_export(args: Namespace) -> int:
+    from harness.results import read_records
+    from reports.pytest_benchmark import write_pytest_benchmark_json
+
+    read_records(Path(args.run_dir))
+    print(write_pytest_benchmark_json(Path(args.run_dir), Path(args.pytest_benchmark)))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit("use the npubench command")

@@ -1,0 +1,93 @@
+"""What a worker process does for one host job: load, measure, read its own peak memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.backends import parse_backend
+from harness.errors import RuntimeFailure
+from harness.measure import measure
+from harness.settings import MeasureSettings
+from harness.stats import summarize
+
+
+def run_host_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Run one (model, backend) on this host. ``job`` holds ``model_path``, ``backend``,
+    ``inputs`` (name -> InputSpec), ``settings`` (a MeasureSettings dict)."""
+    from harness.runners import open_session
+
+    settings = MeasureSettings(**job["settings"])
+    backend = parse_backend(job["backend"])
+    rss_before_mb = _rss_mb()
+    session = open_session(Path(job["model_path"]), backend, job.get("inputs"), settings.seed)
+    telemetry = _telemetry(job)
+    try:
+        if telemetry is not None:
+            telemetry.start()
+        try:
+            m = measure(session.invoke, settings)
+        except RuntimeError as exc:
+            line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RuntimeFailure(f"{session.library} failed to run the model: {line}") from None
+    finally:
+        tele = telemetry.stop() if telemetry is not None else None
+    peak_mb, source = _peak_memory_mb()
+    return {
+        "status": "ok",
+        "error": None,
+        "validity": m.validity,
+        "validity_reasons": m.validity_reasons,
+        "library": session.library,
+        "library_version": session.library_version,
+        "runtime_details": session.details,
+        "init_ms": session.init_ms,
+        "first_inference_ms": m.first_inference_ms,
+        "warmup": {
+            "iterations": len(m.warmup_ms),
+            "mean_ms": sum(m.warmup_ms) / len(m.warmup_ms) if m.warmup_ms else None,
+        },
+        "latency_ms": summarize(m.latency_ms),
+        "stop_reason": m.stop_reason,
+        "precision_reached": m.precision_reached,
+        "ci95_relative_half_width": m.relative_ci_half_width,
+        "measured_s": m.measured_s,
+        "inference_s": m.inference_s,
+        "memory_peak_mb": peak_mb,
+        "memory_before_load_mb": rss_before_mb,
+        "memory_source": source,
+        "telemetry": tele,
+        "samples": {"latency_ms": m.latency_ms, "warmup_ms": m.warmup_ms},
+    }
+
+
+def _telemetry(job: dict[str, Any]):
+    """The host telemetry service for this job, or None when the harness asked for none."""
+    if not job.get("telemetry", True):
+        return None
+    from harness.monitors import HostTelemetry
+
+    return HostTelemetry(idle_baseline_s=job.get("idle_baseline_s", 0.0))
+
+
+def _rss_mb() -> float | None:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _peak_memory_mb() -> tuple[float, str]:
+    """Peak resident memory of this worker: VmHWM where /proc has it, else ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                kb = float(line.split()[1])
+                return kb / 1024, "peak RSS of the job's worker process (VmHWM)"
+    except OSError:
+        pass
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return peak * scale / 2**20, "peak RSS of the job's worker process (ru_maxrss)"

@@ -1,0 +1,81 @@
+"""The plan: jobs = devices x workloads x backends, with what cannot run marked skipped."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from devices.base import Device
+from harness.backends import BackendSpec, parse_backend
+from harness.errors import ConfigError
+
+SHOWN_WHEN_MISSING = ("ort:cuda",)
+"""Backends that ``all`` lists even where they cannot run, so a report says why they are absent."""
+
+
+@dataclass(frozen=True)
+class Job:
+    index: int
+    device: Device
+    workload: object  # workloads.registry.Workload
+    backend: BackendSpec
+    skip_reason: str | None = None
+
+    @property
+    def job_id(self) -> str:
+        job_id = f"{self.workload.name}@{self.backend}"
+        return job_id if self.device.spec == "host" else f"{job_id}@{self.device.spec}"
+
+
+def expand_backends(device: Device, requested: Sequence[str]) -> list[tuple[BackendSpec, str | None]]:
+    """The backends to run on ``device``: each with None or the reason it cannot run there.
+
+    ``all`` means every backend the device can run, plus SHOWN_WHEN_MISSING. An unknown backend
+    is a ConfigError listing the valid ones."""
+    known = device.backends()
+    chosen: list[tuple[BackendSpec, str | None]] = []
+    seen: set[str] = set()
+
+    def add(spec: BackendSpec) -> None:
+        if str(spec) not in seen:
+            seen.add(str(spec))
+            chosen.append((spec, known.get(spec.base)))
+
+    for text in requested:
+        if text.strip() == "all":
+            for base, reason in known.items():
+                if reason is None or base in SHOWN_WHEN_MISSING:
+                    add(parse_backend(base))
+        else:
+            add(parse_backend(text, known=list(known)))
+    return chosen
+
+
+def make_plan(
+    devices: Sequence[Device],
+    workloads: Sequence[object],
+    backends: Sequence[str],
+    threads: int | None = None,
+) -> list[Job]:
+    """Every (device, workload, backend) whose backend runs the workload's format.
+
+    A workload that no chosen backend can run still gets a skipped job, so that it shows."""
+    threads = threads or os.cpu_count() or 1
+    jobs: list[Job] = []
+    for device in devices:
+        chosen = expand_backends(device, backends)
+        if not chosen:
+            raise ConfigError("no backend selected")
+        for workload in workloads:
+            matching = [(b, r) for b, r in chosen if b.format == workload.format]
+            if not matching:
+                names = ", ".join(str(b) for b, _ in chosen)
+                jobs.append(Job(len(jobs), device, workload, chosen[0][0],
+                                f"none of the selected backends ({names}) runs "
+                                f"{workload.format} models"))
+                continue
+            for backend, reason in matching:
+                spec = backend.with_options(threads=threads)
+                jobs.append(Job(len(jobs), device, workload, spec, reason))
+    return jobs

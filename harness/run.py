@@ -1,0 +1,120 @@
+"""Run a plan: one worker process per job, each record appended to results.jsonl as it ends."""
+
+from __future__ import annotations
+
+import platform
+import secrets
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.errors import NpubenchError
+from harness.plan import Job
+from harness.record import base_record, finish_record
+from harness.results import RunStore
+from harness.settings import MeasureSettings
+
+
+def new_run_id() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    records: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.records if r["status"] == status)
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "npubench": __version__}
+    for dist in ("numpy", "scipy", "ai-edge-litert", "tflite-runtime", "onnxruntime",
+                 "onnxruntime-gpu", "onnx"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def start_run(run_dir: Path, run_id: str, host_info: dict, suite: str | None) -> RunStore:
+    store = RunStore(run_dir)
+    store.create({
+        "run_id": run_id,
+        "started_at": now_iso(),
+        "argv": sys.argv,
+        "harness_version": __version__,
+        "host": host_info,
+        "versions": library_versions(),
+        "suite": suite,
+    })
+    return store
+
+
+def execute(
+    jobs: Sequence[Job],
+    store: RunStore,
+    run_id: str,
+    settings: MeasureSettings,
+    on_start: Callable[[Job], None] = lambda job: None,
+    on_done: Callable[[Job, dict], None] = lambda job, record: None,
+) -> RunOutcome:
+    """Run ``jobs`` in order. A KeyboardInterrupt stops the run: what is recorded stays."""
+    from harness.host_job import run_host_job
+    from harness.worker import run_isolated
+
+    outcome = RunOutcome(store.run_dir)
+    try:
+        for job in jobs:
+            on_start(job)
+            started = time.monotonic()
+            record = base_record(job, run_id, now_iso(), settings.to_dict())
+            result = _run_one(job, store, settings, run_host_job, run_isolated)
+            samples = result.pop("samples", None)
+            record = finish_record(record, result)
+            if samples:
+                record["samples_path"] = store.write_samples(job.index, job.job_id, samples)
+            record["duration_s"] = round(time.monotonic() - started, 3)
+            record["log_path"] = str(store.log_path(job.index, job.job_id).relative_to(
+                store.run_dir))
+            store.append(record)
+            outcome.records.append(record)
+            on_done(job, record)
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    store.update_run_info(finished_at=now_iso(), interrupted=outcome.interrupted)
+    return outcome
+
+
+def _run_one(job: Job, store: RunStore, settings: MeasureSettings, target, run_isolated) -> dict:
+    if job.skip_reason:
+        return {"status": "skipped",
+                "error": {"kind": "unavailable", "message": f"{job.backend.base}: "
+                          f"{job.skip_reason}", "infrastructure": False}}
+    log_path = store.log_path(job.index, job.job_id)
+    try:
+        model_path = job.workload.path()
+    except NpubenchError as exc:
+        log_path.write_text(str(exc) + "\n")
+        return {"status": "failed", "error": exc.as_record()}
+    work = {
+        "model_path": str(model_path),
+        "backend": str(job.backend),
+        "inputs": dict(job.workload.inputs),
+        "settings": settings.to_dict(),
+    }
+    return run_isolated(target, work, settings.job_timeout_s, log_path)

@@ -1,0 +1,42 @@
+"""Runners: open one (workload, backend) on the host as a Session whose ``invoke()`` is timed.
+
+Runtimes are imported inside ``open_session`` only, never at module import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from harness.backends import BackendSpec
+from harness.errors import BackendUnavailable
+
+
+@dataclass
+class Session:
+    """A loaded model ready to run: ``invoke()`` runs one inference on inputs already set."""
+
+    invoke: Callable[[], object]
+    init_ms: float
+    library: str
+    library_version: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def open_session(
+    model_path: Path,
+    backend: BackendSpec,
+    input_overrides: Mapping[str, Any] | None,
+    seed: int,
+) -> Session:
+    """Load ``model_path`` on ``backend`` and set deterministic inputs."""
+    if backend.runtime == "tflite":
+        from harness.runners.tflite import open_tflite
+
+        return open_tflite(model_path, backend, input_overrides, seed)
+    if backend.runtime == "ort":
+        from harness.runners.ort import open_ort
+
+        return open_ort(model_path, backend, input_overrides, seed)
+    raise BackendUnavailable(f"{backend}: no host runner for runtime {backend.runtime!r}")

@@ -1,0 +1,96 @@
+"""ONNX Runtime on the host, with any execution provider this build has."""
+
+from __future__ import annotations
+
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Mapping
+
+from harness.backends import BackendSpec
+from harness.errors import BackendUnavailable, RuntimeFailure, WorkloadError
+from harness.runners import Session
+from workloads.inputs import TensorSpec, concrete_shape, make_inputs, ort_dtype
+
+
+def provider_name(accelerator: str) -> str:
+    """``cuda`` -> ``CUDAExecutionProvider`` as this onnxruntime spells it."""
+    import onnxruntime as ort
+
+    for name in ort.get_all_providers():
+        if name.lower() == f"{accelerator}executionprovider":
+            return name
+    raise BackendUnavailable(f"ort:{accelerator}: onnxruntime knows no such execution provider")
+
+
+def _library() -> tuple[str, str]:
+    for dist in ("onnxruntime", "onnxruntime-gpu", "onnxruntime-qnn", "onnxruntime-openvino"):
+        try:
+            return dist, version(dist)
+        except PackageNotFoundError:
+            continue
+    import onnxruntime as ort
+
+    return "onnxruntime", ort.__version__
+
+
+def open_ort(
+    model_path: Path,
+    backend: BackendSpec,
+    input_overrides: Mapping[str, Any] | None,
+    seed: int,
+) -> Session:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise BackendUnavailable(
+            "onnxruntime is not installed", hint="pip install onnxruntime"
+        ) from None
+    provider = provider_name(backend.accelerator)
+    if provider not in ort.get_available_providers():
+        raise BackendUnavailable(f"{backend.base}: {provider} is not available in this build")
+    options = ort.SessionOptions()
+    threads = backend.options.get("threads")
+    if threads:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
+    start = time.perf_counter()
+    try:
+        session = ort.InferenceSession(str(model_path), options, providers=providers)
+    except Exception as exc:  # ORT raises its own exception classes (InvalidProtobuf, Fail, ...)
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "protobuf" in text.lower() or "parsing" in text.lower() or "load model" in text.lower():
+            raise WorkloadError(
+                f"{model_path.name} is not a valid ONNX model (truncated or corrupt?): {text}"
+            ) from None
+        raise RuntimeFailure(f"onnxruntime cannot load {model_path.name}: {text}") from None
+    init_ms = (time.perf_counter() - start) * 1e3
+    if provider not in session.get_providers():
+        raise RuntimeFailure(
+            f"{backend.base}: onnxruntime fell back to {session.get_providers()} instead of {provider}"
+        )
+
+    specs = [TensorSpec(i.name, tuple(i.shape), ort_dtype(i.type)) for i in session.get_inputs()]
+    overrides = input_overrides or {}
+    concrete = [
+        TensorSpec(s.name, concrete_shape(s, overrides.get(s.name)), s.dtype) for s in specs
+    ]
+    feeds = make_inputs(concrete, overrides, seed=seed)
+    run = session.run
+
+    def invoke() -> object:
+        return run(None, feeds)
+
+    return Session(
+        invoke=invoke,
+        init_ms=init_ms,
+        library=_library()[0],
+        library_version=_library()[1],
+        details={
+            "inputs": {s.name: list(s.shape) for s in concrete},
+            "providers": session.get_providers(),
+            "threads": threads,
+        },
+    )

@@ -1,0 +1,118 @@
+"""TFLite on the host: LiteRT (``ai-edge-litert``) by default, or ``tflite-runtime``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from harness.backends import BackendSpec
+from harness.errors import BackendUnavailable, RuntimeFailure, WorkloadError
+from harness.runners import Session
+from workloads.inputs import TensorSpec, concrete_shape, make_inputs
+
+ACCELERATORS = ("cpu", "xnnpack")
+
+
+def load_interpreter_module() -> tuple[Any, str, str]:
+    """(interpreter module, library name, version) of the TFLite runtime installed here."""
+    try:
+        from ai_edge_litert import interpreter as module
+
+        from importlib.metadata import version
+
+        return module, "ai-edge-litert", version("ai-edge-litert")
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime import interpreter as module
+
+        from importlib.metadata import version
+
+        return module, "tflite-runtime", version("tflite-runtime")
+    except ImportError:
+        raise BackendUnavailable(
+            "neither ai-edge-litert nor tflite-runtime is installed",
+            hint="pip install ai-edge-litert",
+        ) from None
+
+
+def open_tflite(
+    model_path: Path,
+    backend: BackendSpec,
+    input_overrides: Mapping[str, Any] | None,
+    seed: int,
+) -> Session:
+    if backend.accelerator not in ACCELERATORS:
+        raise BackendUnavailable(
+            f"{backend.base} does not run on the host",
+            hint=f"host TFLite backends: {', '.join('tflite:' + a for a in ACCELERATORS)}",
+        )
+    module, library, library_version = load_interpreter_module()
+    resolver = module.OpResolverType
+    # tflite:cpu is the builtin kernels alone; tflite:xnnpack lets the runtime apply XNNPACK.
+    op_resolver = (
+        resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        if backend.accelerator == "cpu"
+        else resolver.AUTO
+    )
+    threads = backend.options.get("threads")
+    start = time.perf_counter()
+    try:
+        interpreter = module.Interpreter(
+            model_path=str(model_path),
+            num_threads=threads,
+            experimental_op_resolver_type=op_resolver,
+        )
+    except ValueError as exc:
+        raise WorkloadError(
+            f"{model_path.name} is not a valid TFLite model (truncated or corrupt?): {exc}"
+        ) from None
+    specs = [
+        TensorSpec(
+            name=d["name"],
+            shape=tuple(int(s) for s in d.get("shape_signature", d["shape"])),
+            dtype=np.dtype(d["dtype"]),
+            quantization=_quantization(d),
+        )
+        for d in interpreter.get_input_details()
+    ]
+    overrides = input_overrides or {}
+    shapes = {s.name: concrete_shape(s, overrides.get(s.name)) for s in specs}
+    try:
+        for detail in interpreter.get_input_details():
+            if tuple(detail["shape"]) != shapes[detail["name"]]:
+                interpreter.resize_tensor_input(detail["index"], list(shapes[detail["name"]]))
+        interpreter.allocate_tensors()
+    except RuntimeError as exc:
+        raise RuntimeFailure(f"{library} cannot prepare {model_path.name}: {_first_line(exc)}")
+    init_ms = (time.perf_counter() - start) * 1e3
+
+    concrete = [TensorSpec(s.name, shapes[s.name], s.dtype, s.quantization) for s in specs]
+    inputs = make_inputs(concrete, overrides, seed=seed)
+    for detail in interpreter.get_input_details():
+        interpreter.set_tensor(detail["index"], inputs[detail["name"]])
+
+    return Session(
+        invoke=interpreter.invoke,
+        init_ms=init_ms,
+        library=library,
+        library_version=library_version,
+        details={
+            "inputs": {s.name: list(shapes[s.name]) for s in specs},
+            "op_resolver": op_resolver.name,
+            "threads": threads,
+        },
+    )
+
+
+def _quantization(detail: dict) -> tuple[float, int] | None:
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    return (float(scale), int(zero_point)) if scale else None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

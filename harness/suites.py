@@ -1,0 +1,113 @@
+"""Suites: which workloads on which backends with which measurement settings, as YAML.
+
+Built-in suites live in ``workloads/suites/NAME.yaml``; a path to a YAML file works too.
+Every field is validated and an error names the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.settings import MeasureSettings
+
+SUITE_FIELDS = {"name", "description", "workloads", "backends", "settings"}
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    workloads: tuple[str, ...]
+    backends: tuple[str, ...] = ("all",)
+    settings: MeasureSettings = field(default_factory=MeasureSettings)
+    input_shapes: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
+    """Per workload, input shapes fixed by the suite."""
+
+
+def builtin_suite_names() -> list[str]:
+    folder = resources.files("workloads") / "suites"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """A built-in suite by name, or a suite YAML file by path."""
+    path = Path(name_or_path)
+    if name_or_path.endswith((".yaml", ".yml")) or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"suite file {name_or_path} does not exist")
+        text, where = path.read_text(), str(path)
+    elif name_or_path in builtin_suite_names():
+        resource = resources.files("workloads") / "suites" / f"{name_or_path}.yaml"
+        text, where = resource.read_text(), f"suite {name_or_path}"
+    else:
+        raise ConfigError(
+            f"unknown suite {name_or_path!r}",
+            hint=f"built-in suites: {', '.join(builtin_suite_names())}; or give a YAML path",
+        )
+    return parse_suite(text, where)
+
+
+def parse_suite(text: str, where: str = "suite") -> Suite:
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: a suite is a mapping with fields {sorted(SUITE_FIELDS)}")
+    for key in data:
+        if key not in SUITE_FIELDS:
+            raise ConfigError(
+                f"{where}: unknown field {key!r}", hint=f"valid fields: {sorted(SUITE_FIELDS)}"
+            )
+    name = data.get("name") or Path(where).stem
+    workloads, shapes = _workloads(data.get("workloads"), where)
+    backends = data.get("backends", ["all"])
+    if isinstance(backends, str):
+        backends = [backends]
+    if not isinstance(backends, list) or not all(isinstance(b, str) for b in backends):
+        raise ConfigError(f"{where}: field 'backends' must be a list of backend specs")
+    settings_data = data.get("settings") or {}
+    if not isinstance(settings_data, dict):
+        raise ConfigError(f"{where}: field 'settings' must be a mapping")
+    settings = MeasureSettings.from_mapping(settings_data, where=f"{where}: settings")
+    return Suite(
+        name=str(name),
+        description=str(data.get("description", "")),
+        workloads=tuple(workloads),
+        backends=tuple(backends),
+        settings=settings,
+        input_shapes=shapes,
+    )
+
+
+def _workloads(value: Any, where: str) -> tuple[list[str], dict[str, dict[str, tuple[int, ...]]]]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where}: field 'workloads' must be a non-empty list")
+    names: list[str] = []
+    shapes: dict[str, dict[str, tuple[int, ...]]] = {}
+    for i, item in enumerate(value):
+        if isinstance(item, str):
+            names.append(item)
+            continue
+        if not isinstance(item, dict) or "name" not in item:
+            raise ConfigError(
+                f"{where}: workloads[{i}] must be a name or a mapping with 'name'"
+            )
+        extra = set(item) - {"name", "input_shapes"}
+        if extra:
+            raise ConfigError(f"{where}: workloads[{i}]: unknown field {sorted(extra)[0]!r}")
+        names.append(str(item["name"]))
+        raw = item.get("input_shapes") or {}
+        try:
+            shapes[str(item["name"])] = {k: tuple(int(d) for d in v) for k, v in raw.items()}
+        except (TypeError, ValueError, AttributeError):
+            raise ConfigError(
+                f"{where}: workloads[{i}].input_shapes must map input names to lists of ints"
+            ) from None
+    return names, shapes
