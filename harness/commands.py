@@ -134,8 +134,7 @@ def cmd_run(args: Namespace) -> int:
 
 
 def _execute_with_progress(jobs, store, run_id, settings, console, execute):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
-        TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, transient=True,
@@ -195,8 +194,9 @@ def cmd_report(args: Namespace) -> int:
 
 
 def cmd_export(args: Namespace) -> int:
-    from harness.results import read_records
     from reports.pytest_benchmark import write_pytest_benchmark_json
+
+    from harness.results import read_records
 
     read_records(Path(args.run_dir))
     print(write_pytest_benchmark_json(Path(args.run_dir), Path(args.pytest_benchmark)))

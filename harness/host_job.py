@@ -22,6 +22,9 @@ def run_host_job(job: dict[str, Any]) -> dict[str, Any]:
     rss_before_mb = _rss_mb()
     session = open_session(Path(job["model_path"]), backend, job.get("inputs"), settings.seed)
     telemetry = _telemetry(job)
+    idle_mw = None
+    if telemetry is not None and telemetry.available()[0] and settings.idle_baseline_s > 0:
+        idle_mw = telemetry.measure_idle(settings.idle_baseline_s)
     try:
         if telemetry is not None:
             telemetry.start()
@@ -32,6 +35,9 @@ def run_host_job(job: dict[str, Any]) -> dict[str, Any]:
             raise RuntimeFailure(f"{session.library} failed to run the model: {line}") from None
     finally:
         tele = telemetry.stop() if telemetry is not None else None
+    tele_summary = None
+    if tele is not None:
+        tele_summary = {**tele.summary(), "idle_mw": idle_mw}
     peak_mb, source = _peak_memory_mb()
     return {
         "status": "ok",
@@ -56,8 +62,12 @@ def run_host_job(job: dict[str, Any]) -> dict[str, Any]:
         "memory_peak_mb": peak_mb,
         "memory_before_load_mb": rss_before_mb,
         "memory_source": source,
-        "telemetry": tele,
-        "samples": {"latency_ms": m.latency_ms, "warmup_ms": m.warmup_ms},
+        "telemetry": tele_summary,
+        "samples": {
+            "latency_ms": m.latency_ms,
+            "warmup_ms": m.warmup_ms,
+            "telemetry": tele.samples if tele is not None else [],
+        },
     }
 
 
@@ -67,7 +77,7 @@ def _telemetry(job: dict[str, Any]):
         return None
     from harness.monitors import HostTelemetry
 
-    return HostTelemetry(idle_baseline_s=job.get("idle_baseline_s", 0.0))
+    return HostTelemetry()
 
 
 def _rss_mb() -> float | None:

@@ -28,7 +28,9 @@ class Job:
         return job_id if self.device.spec == "host" else f"{job_id}@{self.device.spec}"
 
 
-def expand_backends(device: Device, requested: Sequence[str]) -> list[tuple[BackendSpec, str | None]]:
+def expand_backends(
+    device: Device, requested: Sequence[str]
+) -> list[tuple[BackendSpec, str | None]]:
     """The backends to run on ``device``: each with None or the reason it cannot run there.
 
     ``all`` means every backend the device can run, plus SHOWN_WHEN_MISSING. An unknown backend

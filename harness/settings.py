@@ -22,6 +22,8 @@ class MeasureSettings:
     """CPU threads for the runtime; None means one per logical core."""
     seed: int = 0
     """Seed of the generated inputs."""
+    idle_baseline_s: float = 2.0
+    """Idle power is measured this long before each job, where a power sensor exists."""
     job_timeout_s: float = 300.0
     """A job's worker that runs longer than this is killed and the job recorded as failed."""
 
@@ -58,5 +60,5 @@ class MeasureSettings:
         return settings
 
 
-_FLOATS = {"min_seconds", "max_seconds", "target_precision", "job_timeout_s"}
-_MAY_BE_ZERO = {"warmup_iterations", "min_seconds", "seed"}
+_FLOATS = {"min_seconds", "max_seconds", "target_precision", "job_timeout_s", "idle_baseline_s"}
+_MAY_BE_ZERO = {"warmup_iterations", "min_seconds", "seed", "idle_baseline_s"}

@@ -5,9 +5,10 @@ Runtimes are imported inside ``open_session`` only, never at module import time.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from harness.backends import BackendSpec
 from harness.errors import BackendUnavailable

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
+from devices.host import ort_provider_name
 from harness.backends import BackendSpec
 from harness.errors import BackendUnavailable, RuntimeFailure, WorkloadError
 from harness.runners import Session
 from workloads.inputs import TensorSpec, concrete_shape, make_inputs, ort_dtype
-
-
-def provider_name(accelerator: str) -> str:
-    """``cuda`` -> ``CUDAExecutionProvider`` as this onnxruntime spells it."""
-    import onnxruntime as ort
-
-    for name in ort.get_all_providers():
-        if name.lower() == f"{accelerator}executionprovider":
-            return name
-    raise BackendUnavailable(f"ort:{accelerator}: onnxruntime knows no such execution provider")
 
 
 def _library() -> tuple[str, str]:
@@ -46,7 +38,7 @@ def open_ort(
         raise BackendUnavailable(
             "onnxruntime is not installed", hint="pip install onnxruntime"
         ) from None
-    provider = provider_name(backend.accelerator)
+    provider = ort_provider_name(backend.accelerator)
     if provider not in ort.get_available_providers():
         raise BackendUnavailable(f"{backend.base}: {provider} is not available in this build")
     options = ort.SessionOptions()
@@ -55,7 +47,9 @@ def open_ort(
         options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
+    providers = [provider]
+    if provider != "CPUExecutionProvider":
+        providers.append("CPUExecutionProvider")  # for the nodes the provider does not take
     start = time.perf_counter()
     try:
         session = ort.InferenceSession(str(model_path), options, providers=providers)
@@ -69,7 +63,8 @@ def open_ort(
     init_ms = (time.perf_counter() - start) * 1e3
     if provider not in session.get_providers():
         raise RuntimeFailure(
-            f"{backend.base}: onnxruntime fell back to {session.get_providers()} instead of {provider}"
+            f"{backend.base}: onnxruntime fell back to {session.get_providers()} "
+            f"instead of {provider}"
         )
 
     specs = [TensorSpec(i.name, tuple(i.shape), ort_dtype(i.type)) for i in session.get_inputs()]

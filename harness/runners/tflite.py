@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -19,17 +20,17 @@ ACCELERATORS = ("cpu", "xnnpack")
 def load_interpreter_module() -> tuple[Any, str, str]:
     """(interpreter module, library name, version) of the TFLite runtime installed here."""
     try:
-        from ai_edge_litert import interpreter as module
-
         from importlib.metadata import version
+
+        from ai_edge_litert import interpreter as module
 
         return module, "ai-edge-litert", version("ai-edge-litert")
     except ImportError:
         pass
     try:
-        from tflite_runtime import interpreter as module
-
         from importlib.metadata import version
+
+        from tflite_runtime import interpreter as module
 
         return module, "tflite-runtime", version("tflite-runtime")
     except ImportError:
@@ -87,7 +88,9 @@ def open_tflite(
                 interpreter.resize_tensor_input(detail["index"], list(shapes[detail["name"]]))
         interpreter.allocate_tensors()
     except RuntimeError as exc:
-        raise RuntimeFailure(f"{library} cannot prepare {model_path.name}: {_first_line(exc)}")
+        raise RuntimeFailure(
+            f"{library} cannot prepare {model_path.name}: {_first_line(exc)}"
+        ) from None
     init_ms = (time.perf_counter() - start) * 1e3
 
     concrete = [TensorSpec(s.name, shapes[s.name], s.dtype, s.quantization) for s in specs]
