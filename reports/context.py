@@ -1,0 +1,370 @@
+"""What the HTML report shows, gathered from a run folder's files into plain dicts.
+
+Everything here is read from ``results.jsonl``, ``run.json`` and ``samples/`` (never from the
+memory of the process that ran the jobs), so an interrupted run still has a report. The values
+are plain text and numbers; the template escapes all of them.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from harness.results import RESULTS_FILE, read_records, read_run_info, read_samples
+from reports import cells
+from reports.cells import DASH, Cell
+from reports.frame import LLM_COLUMNS, device_label, has_llm_fields, records_frame, rows
+
+SIMULATED_NOTE = "simulated phone — not a phone measurement"
+
+
+def load_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``(run_info, records)``. A run stopped before its first record has no results file
+    yet; with a ``run.json`` beside it, that is an empty run, not an error."""
+    run_dir = Path(run_dir)
+    info = read_run_info(run_dir)
+    if info and not (run_dir / RESULTS_FILE).exists():
+        return info, []
+    return info, read_records(run_dir)
+
+
+def build_context(run_dir: Path) -> dict[str, Any]:
+    """Everything the template needs for the report of the run in ``run_dir``."""
+    run_dir = Path(run_dir)
+    info, records = load_run(run_dir)
+    frame = records_frame(records)
+    table = rows(frame)
+    ok = [r for r in table if r["status"] == "ok"]
+    multi_device = len({r["device_id"] for r in table}) > 1
+    summary, footnotes = summary_rows(ok)
+    return {
+        "header": header(info, records, table),
+        "summary": summary,
+        "footnotes": footnotes,
+        "multi_device": multi_device,
+        "figures": latency_figures(run_dir, records, table, multi_device),
+        "problems": problem_rows(table),
+        "details": detail_rows(table),
+        "llm": llm_rows(ok) if has_llm_fields(frame) else [],
+        "environment": environment(info, records),
+        "simulated_note": SIMULATED_NOTE,
+    }
+
+
+def header(info: dict[str, Any], records: list[dict], table: list[dict]) -> dict[str, Any]:
+    counts = Counter(r["status"] or "unknown" for r in table)
+    run_id = info.get("run_id") or next((r["run_id"] for r in table if r["run_id"]), None)
+    started, finished = info.get("started_at"), info.get("finished_at")
+    start_t, end_t = cells.parse_time(started), cells.parse_time(finished)
+    duration = (end_t - start_t).total_seconds() if start_t and end_t else None
+    devices: dict[Any, dict[str, Any]] = {}
+    for record, row in zip(records, table, strict=True):
+        devices.setdefault(
+            row["device_id"],
+            {"label": row["device_label"], "id": row["device_id"], "simulated": row["simulated"],
+             "kind": (record.get("device") or {}).get("kind")},
+        )
+    if not devices and isinstance(info.get("host"), dict):
+        host = info["host"]
+        devices[host.get("id")] = {"label": device_label(host), "id": host.get("id"),
+                                   "simulated": bool(host.get("simulated")),
+                                   "kind": host.get("kind")}
+    simulated_jobs = sum(1 for r in table if r["simulated"])
+    return {
+        "run_id": run_id or "unknown run",
+        "started": cells.fmt_time(started),
+        "finished": cells.fmt_time(finished) if finished else None,
+        "duration": cells.fmt_duration(duration) if duration is not None else None,
+        "suite": info.get("suite"),
+        "devices": list(devices.values()),
+        "counts": [(status, counts.get(status, 0)) for status in ("ok", "failed", "skipped")]
+        + sorted((s, n) for s, n in counts.items() if s not in ("ok", "failed", "skipped")),
+        "total": len(table),
+        "no_run_info": not info,
+        "interrupted": bool(info) and (bool(info.get("interrupted")) or not finished),
+        "simulated_jobs": simulated_jobs,
+    }
+
+
+def _job_sort_key(row: dict[str, Any]) -> tuple:
+    return (
+        str(row["workload"] or ""),
+        str(row["device_id"] or ""),
+        str(row["runtime"] or ""),
+        row["accelerator"] != "cpu",
+        str(row["backend"] or ""),
+        row["index"] if cells.is_number(row["index"]) else 0,
+    )
+
+
+def summary_rows(ok: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per ok job and the footnotes (reasons energy is missing), numbered from 1."""
+    footnotes: list[str] = []
+    out = []
+    for row in sorted(ok, key=_job_sort_key):
+        out.append(
+            {
+                "simulated": row["simulated"],
+                "validity": row["validity"] or "unknown",
+                "cells": [
+                    Cell(row["workload"] or DASH, sort=row["workload"] or "",
+                         title=_workload_title(row)),
+                    Cell(row["backend"] or DASH, sort=row["backend"] or "",
+                         title=_library_title(row)),
+                    _device_cell(row),
+                    cells.num_cell(row["median_ms"]),
+                    cells.num_cell(row["p90_ms"]),
+                    cells.range_cell(row["ci95_low_ms"], row["ci95_high_ms"],
+                                     title="95% confidence interval of the median"),
+                    cells.int_cell(row["n"]),
+                    cells.num_cell(row["init_ms"]),
+                    cells.num_cell(row["first_inference_ms"]),
+                    cells.num_cell(row["memory_peak_mb"], title=row["memory_source"]),
+                    _energy_cell(row["energy_mj_per_inference"], row["power_source"],
+                                 row["power_missing_reason"], footnotes),
+                    cells.speedup_cell(row["speedup_vs_cpu"], row["speedup_baseline"],
+                                       row["speedup_baseline"] == row["job_id"]),
+                    _validity_cell(row),
+                ],
+            }
+        )
+    return out, footnotes
+
+
+def _workload_title(row: dict[str, Any]) -> str:
+    parts = [row["workload_format"], row["workload_precision"], row["workload_task"]]
+    text = " · ".join(str(p) for p in parts if p)
+    return text + (" · synthetic model" if row["workload_synthetic"] else "")
+
+
+def _library_title(row: dict[str, Any]) -> str | None:
+    if not row["library"]:
+        return None
+    return f"{row['library']} {row['library_version'] or ''}".strip()
+
+
+def _device_cell(row: dict[str, Any]) -> Cell:
+    label = row["device_label"] or row["device_id"] or DASH
+    if row["simulated"]:
+        return Cell(label, sort=label, title=SIMULATED_NOTE, badge="simulated")
+    return Cell(label, sort=label, title=row["device_id"])
+
+
+def _energy_cell(value: Any, source: Any, reason: Any, footnotes: list[str]) -> Cell:
+    if cells.is_number(value):
+        return Cell(cells.fmt_num(value), sort=float(value), title=source or None)
+    reason = str(reason) if reason else "energy was not measured for this job"
+    if reason not in footnotes:
+        footnotes.append(reason)
+    return Cell(DASH, title=reason, note=footnotes.index(reason) + 1)
+
+
+def _validity_cell(row: dict[str, Any]) -> Cell:
+    validity = row["validity"] or "unknown"
+    cls = {"valid": "ok", "semivalid": "warn", "invalid": "bad"}.get(validity, "warn")
+    return Cell(validity, sort=validity, cls=cls, lines=list(row["validity_reasons"] or []))
+
+
+def latency_figures(
+    run_dir: Path, records: list[dict], table: list[dict], multi_device: bool
+) -> list[dict[str, Any]]:
+    """One figure per workload: its ok jobs' per-iteration latencies side by side."""
+    from reports.figures import LatencySeries, latency_svg
+
+    by_workload: dict[str, list[tuple[dict, dict]]] = {}
+    for record, row in zip(records, table, strict=True):
+        if row["status"] == "ok":
+            by_workload.setdefault(row["workload"] or DASH, []).append((record, row))
+    figures = []
+    for workload in sorted(by_workload):
+        series, missing = [], []
+        for record, row in sorted(by_workload[workload], key=lambda p: _job_sort_key(p[1])):
+            samples = read_latency_ms(run_dir, record)
+            label = str(row["backend"] or DASH)
+            if multi_device:
+                label = f"{label} · {row['device_label']}"
+            if samples:
+                series.append(LatencySeries(label, samples, row["simulated"]))
+            else:
+                missing.append(row["job_id"] or label)
+        figures.append(
+            {
+                "workload": workload,
+                "svg": latency_svg(series) if series else "",
+                "missing": missing,
+                "simulated": any(s.simulated for s in series),
+            }
+        )
+    return figures
+
+
+def read_latency_ms(run_dir: Path, record: dict[str, Any]) -> list[float]:
+    """The record's per-iteration latencies in ms; [] when the file is missing, unreadable or
+    points outside the run folder."""
+    rel = record.get("samples_path")
+    if not isinstance(rel, str) or not rel:
+        return []
+    root = run_dir.resolve()
+    if root not in (root / rel).resolve().parents:
+        return []
+    try:
+        values = read_samples(run_dir, record).get("latency_ms") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [float(v) for v in values if cells.is_number(v)]
+
+
+def problem_rows(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    problems = [r for r in table if r["status"] != "ok"]
+    return [
+        {
+            "status": r["status"] or "unknown",
+            "job_id": r["job_id"] or DASH,
+            "workload": r["workload"] or DASH,
+            "backend": r["backend"] or DASH,
+            "device": r["device_label"] or r["device_id"] or DASH,
+            "simulated": r["simulated"],
+            "kind": r["error_kind"] or DASH,
+            "infrastructure": bool(r["error_infrastructure"]),
+            "message": r["error_message"] or "(no message recorded)",
+            "log_path": r["log_path"],
+        }
+        for r in sorted(problems, key=lambda r: (r["status"] or "", _job_sort_key(r)))
+    ]
+
+
+def detail_rows(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Provenance of every ok job's numbers: how long it ran, what measured memory, power and
+    temperature, what the delegate took."""
+    out = []
+    for r in sorted((r for r in table if r["status"] == "ok"), key=_job_sort_key):
+        if cells.is_number(r["energy_mj_per_inference"]):
+            rate, idle, active = (
+                cells.fmt_value(r[k]) for k in ("power_sample_rate_hz", "idle_mw", "active_mw")
+            )
+            power = (
+                f"{r['power_source'] or 'unknown source'}, {rate} Hz; "
+                f"idle {idle} mW, active {active} mW"
+            )
+        else:
+            power = r["power_missing_reason"] or "not measured"
+        if cells.is_number(r["thermal_start_c"]) or cells.is_number(r["thermal_max_c"]):
+            start, end, peak = (
+                cells.fmt_value(r[k]) for k in ("thermal_start_c", "thermal_end_c", "thermal_max_c")
+            )
+            thermal = (
+                f"{start} → {end} °C, max {peak} °C"
+                + (", THROTTLED" if r["throttled"] else "")
+                + (f" ({r['thermal_source']})" if r["thermal_source"] else "")
+            )
+        else:
+            thermal = r["thermal_missing_reason"] or "not measured"
+        delegation = DASH
+        if r["delegate"] or cells.is_number(r["nodes_total"]):
+            delegation = (
+                f"{r['delegate'] or 'delegate'}: {cells.fmt_value(r['nodes_delegated'])}/"
+                f"{cells.fmt_value(r['nodes_total'])} nodes"
+                + (f", fallback {cells.fmt_value(r['delegation_fallback'])}"
+                   if r["delegation_fallback"] else "")
+            )
+        tool = " ".join(str(p) for p in (r["tool_name"], r["tool_version"]) if p) or DASH
+        out.append(
+            {
+                "job_id": r["job_id"] or DASH,
+                "simulated": r["simulated"],
+                "stop": f"{r['stop_reason'] or DASH}; {cells.fmt_value(r['n'])} iterations "
+                f"in {cells.fmt_value(r['measured_s'])} s",
+                "warmup": f"{cells.fmt_value(r['warmup_iterations'])} × "
+                f"{cells.fmt_value(r['warmup_mean_ms'])} ms",
+                "memory": r["memory_source"] or DASH,
+                "power": power,
+                "thermal": thermal,
+                "delegation": delegation,
+                "tool": tool,
+                "files": [p for p in (r["samples_path"], r["log_path"]) if p],
+            }
+        )
+    return out
+
+
+def llm_rows(ok: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for r in sorted(ok, key=_job_sort_key):
+        if not any(cells.is_number(r[c]) for c in LLM_COLUMNS):
+            continue
+        out.append(
+            {
+                "simulated": r["simulated"],
+                "cells": [
+                    Cell(r["workload"] or DASH, sort=r["workload"] or ""),
+                    Cell(r["backend"] or DASH, sort=r["backend"] or ""),
+                    _device_cell(r),
+                    *(cells.num_cell(r[c]) for c in LLM_COLUMNS),
+                ],
+            }
+        )
+    return out
+
+
+def environment(info: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    argv = info.get("argv")
+    run = [
+        ("run id", cells.fmt_value(info.get("run_id"))),
+        ("suite", cells.fmt_value(info.get("suite"))),
+        ("started", cells.fmt_time(info.get("started_at"))),
+        ("finished", cells.fmt_time(info.get("finished_at"))),
+        ("command", shlex.join(map(str, argv)) if isinstance(argv, list)
+         else cells.fmt_value(argv)),
+        ("harness version", cells.fmt_value(info.get("harness_version"))),
+        ("results schema", cells.fmt_value(info.get("schema_version"))),
+    ]
+    devices: dict[Any, dict[str, Any]] = {}
+    for record in records:
+        device = record.get("device")
+        if isinstance(device, dict) and device.get("id") not in devices:
+            devices[device.get("id")] = device
+    host = info.get("host") if isinstance(info.get("host"), dict) else None
+    libraries = sorted(
+        {
+            (str(b.get("library")), str(b.get("library_version") or DASH))
+            for b in (r.get("backend") for r in records)
+            if isinstance(b, dict) and b.get("library")
+        }
+    )
+    return {
+        "run": run,
+        "host": cells.flatten_dict(host) if host else [],
+        "devices": [
+            {"label": device_label(d), "simulated": bool(d.get("simulated")),
+             "pairs": cells.flatten_dict(d)}
+            for d in devices.values()
+            if not host or d != host
+        ],
+        "versions": cells.flatten_dict(info.get("versions") or {}),
+        "libraries": libraries,
+        "settings": settings_table(records),
+    }
+
+
+def settings_table(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The measurement settings: one column per distinct set, with how many jobs used it."""
+    sets: list[dict[str, Any]] = []
+    jobs: list[int] = []
+    for record in records:
+        settings = record.get("settings")
+        if not isinstance(settings, dict):
+            continue
+        if settings in sets:
+            jobs[sets.index(settings)] += 1
+        else:
+            sets.append(settings)
+            jobs.append(1)
+    keys: list[str] = []
+    for settings in sets:
+        keys.extend(k for k in settings if k not in keys)
+    return {
+        "jobs": jobs,
+        "rows": [(k, [cells.fmt_value(s.get(k)) for s in sets]) for k in keys],
+    }

@@ -1,0 +1,76 @@
+"""The self-contained HTML report of one run folder.
+
+One file, readable offline: figures are inline SVG, CSS and the few lines of table-sorting
+JavaScript are inline, nothing is loaded from the network. Jinja2 autoescapes every value; the
+only markup let through unescaped is the SVG that ``reports.figures`` produced, whose text
+matplotlib XML-escapes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from harness.results import RESULTS_FILE
+
+REPORT_FILE = "report.html"
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def write_report(run_dir: Path, out: Path | None = None) -> Path:
+    """Write the report of the run in ``run_dir`` (default ``run_dir/report.html``); returns
+    its path. Built from the run's files only, so it works on an interrupted run too."""
+    run_dir = Path(run_dir)
+    out = Path(out) if out is not None else run_dir / REPORT_FILE
+    html = render_report(run_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
+
+
+def render_report(run_dir: Path) -> str:
+    """The report of the run in ``run_dir`` as an HTML string."""
+    from markupsafe import Markup
+
+    from reports.context import build_context
+
+    context = build_context(Path(run_dir))
+    for figure in context["figures"]:
+        # Trusted: produced by reports.figures, text XML-escaped by matplotlib.
+        figure["svg"] = Markup(figure["svg"])
+    context["results_file"] = RESULTS_FILE
+    script, script_hash = _script()
+    # Our own static code; the Content-Security-Policy allows this one script by its hash,
+    # so markup that slipped into the page could not run any other.
+    context["script"] = Markup(script)
+    context["script_hash"] = script_hash
+    return _template().render(**context)
+
+
+@lru_cache(maxsize=1)
+def _script() -> tuple[str, str]:
+    script = (TEMPLATES / "sortable.js").read_text(encoding="utf-8")
+    if "</" in script:
+        raise ValueError("sortable.js must not contain '</' (it is inlined in a <script>)")
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+    return script, f"sha256-{digest}"
+
+
+@lru_cache(maxsize=1)
+def _template() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template("report.html.j2")

@@ -1,0 +1,231 @@
+"""A hand-made run folder for trying the report and for the report's tests.
+
+The records follow schema v1 (``harness.results``) but their numbers are invented; the run is
+labelled ``suite: demo``. Test fixtures only: never shipped, never presented as measurements.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.results import RunStore, slug
+
+RUN_ID = "20261124-132000-demo"
+HARNESS_VERSION = "0.1.0"
+SETTINGS = {
+    "warmup_iterations": 10, "min_iterations": 10, "max_iterations": 10000, "min_seconds": 1.0,
+    "max_seconds": 10.0, "target_precision": 0.01, "seed": 0,
+}
+
+
+def host_device(**fields: Any) -> dict[str, Any]:
+    device = {
+        "id": "host", "kind": "host", "model": "AMD EPYC (2 cores)", "manufacturer": None,
+        "soc": {"vendor": None, "part": None, "name": None}, "npu": None, "cpu": "AMD EPYC",
+        "cpu_cores": 2, "ram_bytes": 25_000_000_000, "os": "Linux 6.1 (Debian 12)",
+        "build_fingerprint": None, "abi": "x86_64", "accelerators": [], "simulated": False,
+    }
+    return {**device, **fields}
+
+
+def sim_phone_device(**fields: Any) -> dict[str, Any]:
+    device = {
+        "id": "127.0.0.1:5555", "kind": "android", "model": "SM-S928B", "manufacturer": "samsung",
+        "soc": {"vendor": "Qualcomm", "part": "SM8650", "name": "Snapdragon 8 Gen 3"},
+        "npu": "Hexagon HTP v75", "cpu": "Kryo", "cpu_cores": 8, "ram_bytes": 12_000_000_000,
+        "os": "Android 14", "build_fingerprint": "samsung/e3qxxx/e3q:14/UP1A/S928BXXU1AXB5:user",
+        "abi": "arm64-v8a", "accelerators": ["gpu", "npu"], "simulated": True,
+    }
+    return {**device, **fields}
+
+
+def latency_samples(median_ms: float, n: int = 201, spread: float = 0.05, seed: int = 0):
+    """``n`` (odd) latencies whose median is exactly ``median_ms``, skewed right like real ones."""
+    rng = random.Random(seed)
+    half = [abs(rng.gauss(0, spread)) for _ in range(n // 2)]
+    noise = [0.0] + [x for h in half for x in (h, -h)]
+    samples = [median_ms * math.exp(x) * (1 + (0.6 * rng.random() if rng.random() < 0.02 else 0))
+               if x > 0 else median_ms * math.exp(x) for x in noise]
+    rng.shuffle(samples)
+    return samples
+
+
+def latency_summary(samples: list[float]) -> dict[str, Any]:
+    """The ``latency_ms`` field for ``samples`` (CI95 of the median by order statistics)."""
+    data = sorted(samples)
+    n = len(data)
+    mean = sum(data) / n
+    std = math.sqrt(sum((x - mean) ** 2 for x in data) / (n - 1)) if n > 1 else 0.0
+    half_width = 1.96 * math.sqrt(n) / 2
+    low = data[max(0, int(math.floor(n / 2 - half_width)))]
+    high = data[min(n - 1, int(math.ceil(n / 2 + half_width)))]
+    return {
+        "n": n, "mean": mean, "median": _quantile(data, 0.5), "p90": _quantile(data, 0.9),
+        "p99": _quantile(data, 0.99), "std": std, "min": data[0], "max": data[-1],
+        "ci95_low": low, "ci95_high": high,
+    }
+
+
+def _quantile(data: list[float], q: float) -> float:
+    pos = (len(data) - 1) * q
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+
+def backend(spec: str, library: str | None = None, version: str | None = None) -> dict[str, Any]:
+    head, _, query = spec.partition("?")
+    runtime, _, accelerator = head.partition(":")
+    options = dict(kv.split("=", 1) for kv in query.split("&") if "=" in kv)
+    options = {k: int(v) if v.isdigit() else v for k, v in options.items()}
+    library = library or {"tflite": "ai-edge-litert", "ort": "onnxruntime"}.get(runtime)
+    version = version or {"ai-edge-litert": "2.3.0", "onnxruntime": "1.23.2"}.get(library or "")
+    return {"spec": spec, "runtime": runtime, "accelerator": accelerator, "options": options,
+            "library": library, "library_version": version}
+
+
+def workload(name: str, fmt: str = "tflite", **fields: Any) -> dict[str, Any]:
+    data = {"name": name, "format": fmt, "sha256": "0" * 64, "task": "image-classification",
+            "precision": "fp32", "source": f"demo:{name}.{fmt}", "license": "Apache-2.0",
+            "synthetic": False, "size_bytes": 1_000_000}
+    return {**data, **fields}
+
+
+def base_record(name: str, spec: str, *, status: str, device: dict | None = None,
+                fmt: str | None = None, **fields: Any) -> dict[str, Any]:
+    fmt = fmt or ("onnx" if spec.startswith("ort:") else "tflite")
+    record = {
+        "run_id": RUN_ID, "job_id": f"{name}@{spec}", "index": 0,
+        "started_at": "2026-11-24T13:20:01.123+00:00", "duration_s": 4.2,
+        "harness_version": HARNESS_VERSION, "status": status, "error": None,
+        "validity": "valid" if status == "ok" else "invalid", "validity_reasons": [],
+        "device": device or host_device(), "workload": workload(name, fmt),
+        "backend": backend(spec), "tool": None, "settings": dict(SETTINGS),
+    }
+    record.update(fields)
+    return record
+
+
+def ok_record(name: str, spec: str, median_ms: float, *, device: dict | None = None,
+              power: dict | None = None, n: int = 201, spread: float = 0.05, seed: int = 0,
+              **fields: Any) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """An ok record whose median is exactly ``median_ms``, and its samples."""
+    samples = latency_samples(median_ms, n=n, spread=spread, seed=seed)
+    summary = latency_summary(samples)
+    simulated = bool((device or {}).get("simulated"))
+    record = base_record(
+        name, spec, status="ok", device=device,
+        init_ms=12.3 * median_ms, first_inference_ms=2.4 * median_ms,
+        warmup={"iterations": 10, "mean_ms": 1.1 * median_ms}, latency_ms=summary,
+        stop_reason="precision", measured_s=sum(samples) / 1000,
+        inference_s=sum(samples) / 1000 * 1.1, memory_peak_mb=85.2,
+        memory_source="peak RSS of the job's worker process (getrusage ru_maxrss)",
+        power=power,
+        power_missing_reason=None if power else (
+            "no power sensor on this host (no RAPL powercap, no NVIDIA GPU)"),
+        thermal=None, thermal_missing_reason="no thermal zones on this host",
+        delegation=None,
+    )
+    if simulated:
+        record["tool"] = {"name": "benchmark_model", "version": "2.16 (simulated)"}
+    record.update(fields)
+    return record, {"latency_ms": samples, "warmup_ms": [1.1 * median_ms] * 10}
+
+
+def failed_record(name: str, spec: str, kind: str, message: str, *,
+                  infrastructure: bool = False, **fields: Any) -> dict[str, Any]:
+    error = {"kind": kind, "message": message, "infrastructure": infrastructure}
+    return base_record(name, spec, status="failed", error=error, **fields)
+
+
+def skipped_record(name: str, spec: str, message: str, **fields: Any) -> dict[str, Any]:
+    error = {"kind": "unavailable", "message": message, "infrastructure": False}
+    return base_record(name, spec, status="skipped", error=error, **fields)
+
+
+def write_run(run_dir: Path, jobs: list[Any], *, finished: bool = True,
+              **run_info: Any) -> Path:
+    """A run folder holding ``jobs``: records, or ``(record, samples)`` pairs.
+
+    ``finished=False`` leaves ``finished_at`` out of ``run.json``, as a run stopped by Ctrl-C does.
+    """
+    store = RunStore(Path(run_dir))
+    info = {
+        "run_id": RUN_ID, "started_at": "2026-11-24T13:20:00+00:00",
+        "argv": ["npubench", "run", "--suite", "quick"], "harness_version": HARNESS_VERSION,
+        "host": host_device(),
+        "versions": {"python": "3.11.2", "numpy": "2.3.5", "ai-edge-litert": "2.3.0",
+                     "onnxruntime": "1.23.2"},
+        "suite": "demo",
+    }
+    if finished:
+        info["finished_at"] = "2026-11-24T13:21:05+00:00"
+    info.update(run_info)
+    store.create(info)
+    for index, job in enumerate(jobs):
+        record, samples = job if isinstance(job, tuple) else (job, None)
+        record = {**record, "index": index}
+        record.setdefault("log_path", f"logs/{index:03d}-{slug(record['job_id'])}.log")
+        if samples is not None:
+            record["samples_path"] = store.write_samples(index, record["job_id"], samples)
+        store.append(record)
+    return store.run_dir
+
+
+def demo_jobs() -> list[Any]:
+    """A mixed run: host CPU and XNNPACK, ONNX Runtime, a failure, a skip, a semivalid job and
+    a simulated phone with power and temperature."""
+    phone = sim_phone_device()
+    phone_power = {"source": "battery fuel gauge (current_now x voltage_now)",
+                   "sample_rate_hz": 20, "idle_mw": 410, "active_mw": 2350,
+                   "energy_mj_per_inference": 4.1}
+    thermal = {"source": "thermal_zone (cpu-0-0)", "start_c": 36.5, "end_c": 41.0,
+               "max_c": 41.5, "throttled": False}
+    return [
+        ok_record("face_detection_short_range", "tflite:cpu", 10.0, seed=1),
+        ok_record("face_detection_short_range", "tflite:xnnpack?threads=2", 2.0, seed=2),
+        ok_record("mobilenet_v2", "tflite:cpu", 31.0, seed=3),
+        ok_record("mobilenet_v2", "tflite:xnnpack?threads=2", 7.5, seed=4),
+        ok_record("mobilenet_v2", "ort:cpu", 12.0, seed=5),
+        ok_record("mobilenet_v2", "ort:cpu?threads=1", 19.0, seed=6, n=11, spread=0.15,
+                  stop_reason="max_seconds", validity="semivalid",
+                  settings={**SETTINGS, "min_iterations": 50},
+                  validity_reasons=["stopped on max_seconds (10 s) after 11 iterations, "
+                                    "before min_iterations (50)"]),
+        ok_record("mobilenet_v2", "tflite:cpu", 48.0, device=phone, seed=7, power=None,
+                  thermal=thermal, power_missing_reason="charging over USB could not be "
+                  "suspended (no root)"),
+        ok_record("mobilenet_v2", "tflite:qnn-htp", 1.9, device=phone, seed=8,
+                  power=phone_power, thermal=thermal,
+                  delegation={"delegate": "QNN HTP", "nodes_total": 66, "nodes_delegated": 64,
+                              "fallback": "CPU"}),
+        skipped_record("mobilenet_v2", "ort:cuda",
+                       "ort:cuda: CUDAExecutionProvider is not installed (onnxruntime has "
+                       "CPUExecutionProvider only)"),
+        failed_record("face_detection_short_range", "tflite:gpu", "runtime",
+                      "Failed to apply delegate: OpenCL library not found & no GL context "
+                      "<libOpenCL.so>"),
+        failed_record("mobilenet_v2", "tflite:nnapi", "device_lost",
+                      "127.0.0.1:5555: device lost while pushing the model",
+                      infrastructure=True, device=phone),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from reports.html import write_report
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m reports.demo OUT_DIR", file=sys.stderr)
+        return 1
+    run_dir = write_run(Path(args[0]), demo_jobs())
+    print(write_report(run_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
