@@ -1,0 +1,141 @@
+"""User model files: resolved by path, checked, and refused with a clear message when broken."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from harness.errors import WorkloadError
+from workloads.fetch import sha256_file
+from workloads.inputs import make_inputs, specs_from_litert
+from workloads.onnx_builders import mobilenet_v2
+from workloads.registry import resolve
+from workloads.user import check_model_file
+
+
+def _tflite_add_model(dtype: str = "fp32") -> bytes:
+    """A valid TFLite model (y = x + c, [1,64]) written with LiteRT's flatbuffer schema."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as s
+
+    def tensor(name: str, buffer: int) -> s.TensorT:
+        t = s.TensorT()
+        t.name, t.shape, t.buffer, t.type = name, [1, 64], buffer, s.TensorType.FLOAT32
+        return t
+
+    constant = s.BufferT()
+    constant.data = np.arange(64, dtype=np.float32).view(np.uint8)
+    buffers = [s.BufferT(), s.BufferT(), constant, s.BufferT()]
+    code = s.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = s.BuiltinOperator.ADD
+    code.version = 1
+    op = s.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0, 1], [2]
+    op.builtinOptionsType, op.builtinOptions = s.BuiltinOptions.AddOptions, s.AddOptionsT()
+    graph = s.SubGraphT()
+    graph.tensors = [tensor("x", 1), tensor("c", 2), tensor("y", 3)]
+    graph.inputs, graph.outputs, graph.operators = [0], [2], [op]
+    model = s.ModelT()
+    model.version, model.operatorCodes, model.subgraphs, model.buffers = 3, [code], [graph], buffers
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def test_a_user_tflite_model_resolves_and_runs(tmp_path, monkeypatch):
+    from ai_edge_litert.interpreter import Interpreter
+
+    (tmp_path / "adder.tflite").write_bytes(_tflite_add_model())
+    monkeypatch.chdir(tmp_path)
+    w = resolve("adder.tflite")  # a relative path
+    assert w.name == "adder" and w.task == "user" and w.format == "tflite"
+    assert w.source == f"user:{tmp_path / 'adder.tflite'}" and not w.synthetic
+    assert w.sha256 == sha256_file(tmp_path / "adder.tflite") and w.precision == "fp32"
+    interpreter = Interpreter(model_path=str(w.path()))
+    interpreter.allocate_tensors()
+    x = make_inputs(specs_from_litert(interpreter.get_input_details()))["x"]
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    y = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(y, x + np.arange(64, dtype=np.float32))
+    record = w.to_record()
+    assert record["size_bytes"] == (tmp_path / "adder.tflite").stat().st_size
+
+
+def test_a_user_onnx_model_resolves_with_shapes(tmp_path):
+    path = tmp_path / "net.onnx"
+    path.write_bytes(mobilenet_v2(width_multiplier=0.35, resolution=96).SerializeToString())
+    w = resolve(str(path), {"input": (1, 3, 96, 96)})
+    assert (w.name, w.format, w.precision) == ("net", "onnx", "fp32")
+    assert w.inputs["input"].shape == (1, 3, 96, 96)
+    assert w.path() == path
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(WorkloadError, match="model file not found: .*nope.onnx"):
+        resolve(str(tmp_path / "nope.onnx"))
+
+
+def test_a_wrong_extension_is_refused(tmp_path):
+    path = tmp_path / "model.pb"
+    path.write_bytes(b"x")
+    with pytest.raises(WorkloadError) as info:
+        resolve(str(path))
+    assert "unsupported model file extension '.pb'" in str(info.value)
+    assert ".tflite and .onnx" in str(info.value)
+
+
+@pytest.mark.parametrize("suffix,kind", [(".tflite", "TFLite"), (".onnx", "ONNX")])
+def test_random_bytes_are_not_a_model(tmp_path, suffix, kind):
+    path = tmp_path / f"noise{suffix}"
+    path.write_bytes(np.random.default_rng(0).bytes(20000))
+    with pytest.raises(WorkloadError, match=f"not a valid {kind} model .*truncated, corrupt"):
+        resolve(str(path))
+
+
+@pytest.mark.parametrize("keep", [0.2, 0.5, 0.9, 0.99])
+def test_a_truncated_tflite_model_is_refused(tmp_path, keep):
+    data = _tflite_add_model()
+    path = tmp_path / "cut.tflite"
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(WorkloadError, match="not a valid TFLite model"):
+        resolve(str(path))
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.999])
+def test_a_truncated_onnx_model_is_refused(tmp_path, keep):
+    data = mobilenet_v2(width_multiplier=0.35, resolution=96).SerializeToString()
+    path = tmp_path / "cut.onnx"
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(WorkloadError, match="not a valid ONNX model"):
+        resolve(str(path))
+
+
+def test_an_onnx_graph_with_undefined_values_is_refused(tmp_path):
+    model = mobilenet_v2(width_multiplier=0.35, resolution=96)
+    del model.graph.initializer[5]
+    path = tmp_path / "holes.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(WorkloadError, match="never defined"):
+        check_model_file(path, "onnx")
+
+
+def test_a_model_changed_after_resolve_is_noticed(tmp_path):
+    path = tmp_path / "adder.tflite"
+    path.write_bytes(_tflite_add_model())
+    w = resolve(str(path))
+    path.write_bytes(_tflite_add_model() + b"\0" * 8)
+    with pytest.raises(WorkloadError, match="changed since it was resolved"):
+        w.path()
+    os.remove(path)
+    with pytest.raises(WorkloadError, match="not found"):
+        w.path()
+
+
+def test_a_folder_is_not_a_model(tmp_path):
+    folder = tmp_path / "dir.onnx"
+    folder.mkdir()
+    with pytest.raises(WorkloadError, match="not a file"):
+        resolve(str(folder))
