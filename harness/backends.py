@@ -14,6 +14,14 @@ from harness.errors import ConfigError
 RUNTIMES = {"tflite": "tflite", "ort": "onnx", "llama": "gguf"}
 """Runtime name -> the model format it runs."""
 
+KNOWN_BACKENDS = (
+    "tflite:cpu", "tflite:xnnpack", "tflite:gpu", "tflite:nnapi", "tflite:qnn-htp",
+    "tflite:neuron", "ort:cpu", "ort:xnnpack", "ort:nnapi", "ort:qnn-htp", "ort:cuda",
+    "ort:tensorrt", "ort:openvino", "ort:coreml", "llama:cpu", "llama:gpu", "llama:htp",
+)
+"""Backends npubench knows on some device; a device adds the ones it has (e.g. more ORT
+execution providers). A known backend that a device lacks is a skipped job, not an error."""
+
 OPTION_TYPES: dict[str, type] = {"threads": int}
 """Options a backend spec may carry, with their types."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from argparse import Namespace
 from pathlib import Path
@@ -14,7 +15,10 @@ from harness.errors import ConfigError
 def _console():
     from rich.console import Console
 
-    return Console(stderr=False, highlight=False)
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 120  # a log file, not an 80-column terminal
+    return console
 
 
 def cmd_devices(args: Namespace) -> int:
@@ -90,13 +94,14 @@ def cmd_run(args: Namespace) -> int:
     from harness.plan import make_plan
     from harness.run import execute, new_run_id, start_run
     from harness.suites import load_suite
-    from workloads.registry import parse_input_shapes, resolve
+    from workloads.registry import parse_input_shapes, resolve_path_or_failure
 
     suite = load_suite(args.suite or "quick")
     settings = _settings(args, suite)
     shapes = parse_input_shapes(args.input_shape)
     names = args.workload or list(suite.workloads)
-    workloads = [resolve(n, {**suite.input_shapes.get(n, {}), **shapes}) for n in names]
+    workloads = [resolve_path_or_failure(n, {**suite.input_shapes.get(n, {}), **shapes})
+                 for n in names]
     backends = args.backend or list(suite.backends)
     device = resolve_device(args.device)
     jobs = make_plan([device], workloads, backends, threads=settings.threads)
@@ -194,9 +199,8 @@ def cmd_report(args: Namespace) -> int:
 
 
 def cmd_export(args: Namespace) -> int:
-    from reports.pytest_benchmark import write_pytest_benchmark_json
-
     from harness.results import read_records
+    from reports.pytest_benchmark import write_pytest_benchmark_json
 
     read_records(Path(args.run_dir))
     print(write_pytest_benchmark_json(Path(args.run_dir), Path(args.pytest_benchmark)))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from devices.base import Device
-from harness.backends import BackendSpec, parse_backend
+from harness.backends import KNOWN_BACKENDS, BackendSpec, parse_backend
 from harness.errors import ConfigError
 
 SHOWN_WHEN_MISSING = ("ort:cuda",)
@@ -42,7 +42,8 @@ def expand_backends(
     def add(spec: BackendSpec) -> None:
         if str(spec) not in seen:
             seen.add(str(spec))
-            chosen.append((spec, known.get(spec.base)))
+            reason = known.get(spec.base, f"{spec.base} does not run on {device.spec}")
+            chosen.append((spec, reason))
 
     for text in requested:
         if text.strip() == "all":
@@ -50,7 +51,7 @@ def expand_backends(
                 if reason is None or base in SHOWN_WHEN_MISSING:
                     add(parse_backend(base))
         else:
-            add(parse_backend(text, known=list(known)))
+            add(parse_backend(text, known=sorted(set(known) | set(KNOWN_BACKENDS))))
     return chosen
 
 
@@ -70,6 +71,10 @@ def make_plan(
         if not chosen:
             raise ConfigError("no backend selected")
         for workload in workloads:
+            if getattr(workload.origin, "error", None) is not None:
+                # an unusable model file: one job, which fails with the reason
+                jobs.append(Job(len(jobs), device, workload, chosen[0][0]))
+                continue
             matching = [(b, r) for b, r in chosen if b.format == workload.format]
             if not matching:
                 names = ", ".join(str(b) for b, _ in chosen)

@@ -143,6 +143,43 @@ def parse_input_shapes(texts: Sequence[str]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+@dataclass(frozen=True)
+class UnusableModel:
+    """The origin of a user's model file that cannot be used (missing, garbage): its jobs
+    fail with ``error`` while the run goes on with the other workloads."""
+
+    text: str
+    error: WorkloadError
+
+    @property
+    def source(self) -> str:
+        return f"user:{self.text}"
+
+    def cached(self) -> Path | None:
+        return None
+
+    def materialize(self) -> Path:
+        raise self.error
+
+
+def resolve_path_or_failure(name_or_path: str, input_shapes=None) -> Workload:
+    """Like ``resolve``, but a model *file* that cannot be used becomes a workload whose jobs
+    fail with the reason (so one bad file does not stop a run). Unknown names still raise."""
+    try:
+        return resolve(name_or_path, input_shapes)
+    except WorkloadError as exc:
+        if name_or_path in builtin() or not _looks_like_path(name_or_path):
+            raise
+        path = Path(name_or_path)
+        return Workload(
+            name=path.stem or name_or_path, task="user",
+            format=FORMATS.get(path.suffix.lower(), "unknown"), precision="unknown",
+            source=f"user:{name_or_path}", license="unknown", sha256=None, synthetic=False,
+            description=f"user model {name_or_path} (unusable)", tags=("user",),
+            origin=UnusableModel(name_or_path, exc),
+        )
+
+
 def _looks_like_path(text: str) -> bool:
     return (os.sep in text or "/" in text or Path(text).suffix != "" or Path(text).exists())
 
