@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("devices", help="list the devices npubench can reach")
     p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.add_argument("--device", metavar="SPEC", action="append", default=[],
+                   help="also list this device: tcp:HOST:PORT, usb:SERIAL, sim:PROFILE "
+                   "(repeatable)")
 
     p = sub.add_parser("workloads", help="list the built-in workloads and suites")
     p.add_argument("--json", action="store_true", help="print a JSON array")
@@ -52,6 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmark-json", metavar="FILE",
                    help="also write the results as pytest-benchmark JSON")
     p.add_argument("--no-report", action="store_true", help="do not write report.html")
+
+    p = sub.add_parser("sim", help="run a simulated phone (real ADB protocol) in the foreground")
+    p.add_argument("--profile", default="sm8650",
+                   help="SoC profile: sm8650 (Snapdragon 8 Gen 3), mt6989 (Dimensity 9300)")
+    p.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--auth", action="store_true",
+                   help="require ADB authorization (new keys are accepted, as if tapped)")
+
+    p = sub.add_parser("clean", help="remove what npubench left on a phone")
+    p.add_argument("--device", metavar="SPEC", help="the phone (default: the attached one)")
 
     p = sub.add_parser("report", help="write the HTML report of a run folder")
     p.add_argument("run_dir", metavar="RUN_DIR")

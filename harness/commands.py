@@ -24,28 +24,47 @@ def _console():
 def cmd_devices(args: Namespace) -> int:
     from devices.registry import available_devices
 
-    infos = [d.info() for d in available_devices()]
+    devices = available_devices(args.device)
+    try:
+        rows = [_device_row(d) for d in devices]
+    finally:
+        for device in devices:
+            getattr(device, "close", lambda: None)()
     if args.json:
-        items = []
-        for info in infos:
-            data = info.to_dict()
-            data["soc"] = info.soc.part or info.soc.name or info.cpu
-            data["soc_info"] = info.to_dict()["soc"]
-            items.append(data)
-        print(json.dumps(items, indent=1))
-        return EXIT_OK
+        print(json.dumps(rows, indent=1))
+        return EXIT_OK if all(r["reachable"] for r in rows) else EXIT_INFRA
     from rich.table import Table
 
-    table = Table("id", "kind", "model", "SoC / CPU", "RAM", "OS", "accelerators", "simulated")
-    for info in infos:
+    table = Table("id", "kind", "model", "SoC", "NPU", "RAM", "OS", "simulated")
+    for row in rows:
+        if not row["reachable"]:
+            table.add_row(row["id"], row["kind"], f"[red]unreachable[/]: {row['error']}",
+                          "", "", "", "", "")
+            continue
+        soc = row["soc_info"]
         table.add_row(
-            info.id, info.kind, info.model, info.soc.name or info.cpu or "",
-            f"{info.ram_bytes / 2**30:.1f} GiB" if info.ram_bytes else "",
-            info.os or "", ", ".join(info.accelerators) or "none",
-            "yes" if info.simulated else "no",
+            row["id"], row["kind"], " ".join(filter(None, [row["manufacturer"], row["model"]])),
+            soc["name"] or row["soc"] or "", row["npu"] or "",
+            f"{row['ram_bytes'] / 2**30:.1f} GiB" if row["ram_bytes"] else "",
+            row["os"] or "", "[yellow]yes[/]" if row["simulated"] else "no",
         )
     _console().print(table)
-    return EXIT_OK
+    return EXIT_OK if all(r["reachable"] for r in rows) else EXIT_INFRA
+
+
+def _device_row(device) -> dict:
+    from devices.registry import Unreachable
+
+    if isinstance(device, Unreachable):
+        return {"id": device.spec, "kind": "android", "model": None, "soc": None,
+                "simulated": device.spec.startswith("sim:"), "reachable": False,
+                "error": device.reason}
+    info = device.info()
+    data = info.to_dict()
+    data["soc_info"] = data["soc"]
+    data["soc"] = info.soc.part or info.soc.name or (info.cpu if info.kind == "host" else None)
+    data["reachable"] = True
+    return data
 
 
 def cmd_workloads(args: Namespace) -> int:
@@ -90,6 +109,7 @@ def _settings(args: Namespace, suite):
 
 
 def cmd_run(args: Namespace) -> int:
+    from devices.host import HostDevice
     from devices.registry import resolve_device
     from harness.plan import make_plan
     from harness.run import execute, new_run_id, start_run
@@ -104,16 +124,19 @@ def cmd_run(args: Namespace) -> int:
                  for n in names]
     backends = args.backend or list(suite.backends)
     device = resolve_device(args.device)
-    jobs = make_plan([device], workloads, backends, threads=settings.threads)
-
-    run_id = new_run_id()
-    run_dir = Path(args.out) if args.out else Path("runs") / run_id
-    store = start_run(run_dir, run_id, device.info().to_dict(),
-                      None if args.workload else suite.name)
-    console = _console()
-    console.print(f"npubench run [bold]{run_id}[/]: {len(jobs)} jobs on {device.info().model}"
-                  f" -> {run_dir}")
-    outcome = _execute_with_progress(jobs, store, run_id, settings, console, execute)
+    try:
+        jobs = make_plan([device], workloads, backends, threads=settings.threads)
+        run_id = new_run_id()
+        run_dir = Path(args.out) if args.out else Path("runs") / run_id
+        store = start_run(run_dir, run_id, HostDevice().info().to_dict(),
+                          None if args.workload else suite.name)
+        console = _console()
+        info = device.info()
+        console.print(f"npubench run [bold]{run_id}[/]: {len(jobs)} jobs on {info.model}"
+                      f"{' (simulated)' if info.simulated else ''} -> {run_dir}")
+        outcome = _execute_with_progress(jobs, store, run_id, settings, console, execute)
+    finally:
+        getattr(device, "close", lambda: None)()
 
     if outcome.interrupted:
         console.print("[yellow]interrupted[/]: the jobs measured so far are kept in "
@@ -187,6 +210,42 @@ def _print_summary(console, records: list[dict]) -> None:
     console.print(table)
     counts = {s: sum(1 for r in records if r["status"] == s) for s in ("ok", "failed", "skipped")}
     console.print(", ".join(f"{n} {s}" for s, n in counts.items()))
+
+
+def cmd_sim(args: Namespace) -> int:
+    from devices.sim import start_sim
+
+    server = start_sim(args.profile, host=args.host, port=args.port,
+                       auth="verify" if args.auth else "none")
+    host, port = server.address
+    props = server.userland.banner_props()
+    print(f"simulated phone '{args.profile}' ({props.get('ro.product.model')}, not a real "
+          f"phone) listening on {host}:{port}\n"
+          f"  npubench devices --device tcp:{host}:{port}\n"
+          f"  npubench run --device tcp:{host}:{port}\n"
+          f"  adb connect {host}:{port} && adb -s {host}:{port} shell\n"
+          "Ctrl-C stops it.", flush=True)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return EXIT_OK
+
+
+def cmd_clean(args: Namespace) -> int:
+    from devices.registry import resolve_device
+
+    device = resolve_device(args.device)
+    try:
+        if getattr(device, "kind", "host") != "android":
+            raise ConfigError("clean works on a phone: give --device SPEC")
+        device.clean()
+        print(f"removed npubench's files from {device.spec}")
+    finally:
+        getattr(device, "close", lambda: None)()
+    return EXIT_OK
 
 
 def cmd_report(args: Namespace) -> int:

@@ -1,0 +1,250 @@
+"""How npubench reaches adbd: adb-shell over TCP or USB, behind one small interface.
+
+The Android device receives a Transport in its constructor and never opens sockets itself.
+adb-shell's ``shell:`` service gives no exit code and merges stderr into stdout; the device
+layer adds the exit code (see ``devices.android``). Every call takes a timeout in seconds.
+A connection that drops raises ``DeviceLost`` naming the device.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from harness.errors import DeviceError, DeviceLost
+
+ProgressCallback = Callable[[int, int], None]
+"""``(bytes_done, bytes_total)``."""
+
+
+class Transport(Protocol):
+    serial: str
+
+    def connect(self, timeout_s: float) -> None: ...
+    def close(self) -> None: ...
+    def shell(self, command: str, timeout_s: float) -> bytes: ...
+    def streaming_shell(self, command: str, timeout_s: float) -> Iterator[bytes]: ...
+    def push(self, local: Path, remote: str, mode: int, timeout_s: float,
+             progress: ProgressCallback | None = None) -> None: ...
+    def pull(self, remote: str, local: Path, timeout_s: float,
+             progress: ProgressCallback | None = None) -> None: ...
+    def stat(self, remote: str, timeout_s: float) -> tuple[int, int, int]: ...
+
+
+def _fast_checksum(data) -> int:
+    """adb's 32-bit byte sum, computed with numpy (adb-shell's pure-Python sum costs about
+    half of its push time)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if not data:
+        return 0
+    return int(np.frombuffer(data, dtype=np.uint8).sum(dtype=np.uint64)) & 0xFFFFFFFF
+
+
+def _install_fast_checksum() -> None:
+    """Give adb-shell the same checksum function, only faster (it looks the name up in its
+    modules at call time)."""
+    from adb_shell import adb_device, adb_message
+
+    adb_message.checksum = _fast_checksum
+    adb_device.checksum = _fast_checksum
+
+
+class AdbShellTransport:
+    """adb-shell speaking to adbd directly: ``tcp`` (host, port) or ``usb`` (serial or None)."""
+
+    def __init__(self, kind: str, address: str, port: int | None = None, signer=None):
+        if kind not in ("tcp", "usb"):
+            raise ValueError(f"unknown transport kind {kind!r}")
+        self.kind = kind
+        self.address = address
+        self.port = port
+        self.serial = f"{address}:{port}" if kind == "tcp" else address
+        self._signer = signer
+        self._device = None
+
+    # --- connection ------------------------------------------------------------------------
+
+    def connect(self, timeout_s: float = 10.0) -> None:
+        from adb_shell import exceptions as adb_exc
+        from adb_shell.adb_device import AdbDevice
+
+        from devices.adb_keys import load_signer
+
+        _install_fast_checksum()
+        signer = self._signer or load_signer()
+        if self.kind == "tcp":
+            transport = _TcpTransport(self.address, self.port)
+        else:
+            transport = _usb_transport(self.address, timeout_s)
+        device = AdbDevice(transport=transport)
+        try:
+            device.connect(rsa_keys=[signer], transport_timeout_s=timeout_s,
+                           auth_timeout_s=timeout_s, read_timeout_s=timeout_s)
+        except adb_exc.DeviceAuthError:
+            device.close()
+            raise DeviceError(self.serial, "the phone did not authorize this computer",
+                              hint="unlock the phone and accept the 'Allow USB debugging?' "
+                              "prompt (tick 'Always allow'), then run again") from None
+        except (adb_exc.TcpTimeoutException, TimeoutError):
+            device.close()
+            raise DeviceError(self.serial, f"no answer from adbd within {timeout_s:.0f} s",
+                              hint="if the phone shows 'Allow USB debugging?', accept it; "
+                              "else check the address and that adbd listens there") from None
+        except (ConnectionError, OSError) as exc:
+            device.close()
+            raise DeviceLost(self.serial, f"cannot connect: {exc}",
+                             hint="is the phone on, reachable, with ADB debugging on?") from None
+        self._device = device
+
+    def close(self) -> None:
+        if self._device is not None:
+            try:
+                self._device.close()
+            finally:
+                self._device = None
+
+    @property
+    def connected(self) -> bool:
+        return self._device is not None and self._device.available
+
+    # --- calls -----------------------------------------------------------------------------
+
+    def shell(self, command: str, timeout_s: float) -> bytes:
+        return self._call(lambda d: d.shell(command, transport_timeout_s=timeout_s,
+                                            read_timeout_s=timeout_s, timeout_s=timeout_s,
+                                            decode=False), timeout_s, command)
+
+    def streaming_shell(self, command: str, timeout_s: float) -> Iterator[bytes]:
+        device = self._require()
+        stream = device.streaming_shell(command, transport_timeout_s=timeout_s,
+                                        read_timeout_s=timeout_s, decode=False)
+        while True:
+            try:
+                chunk = self._call(lambda _d: next(stream, None), timeout_s, command)
+            except StopIteration:
+                return
+            if chunk is None:
+                return
+            yield chunk
+
+    def push(self, local: Path, remote: str, mode: int, timeout_s: float,
+             progress: ProgressCallback | None = None) -> None:
+        callback = _progress_adapter(progress, Path(local).stat().st_size)
+        self._call(lambda d: d.push(str(local), remote, st_mode=0o100000 | mode,
+                                    progress_callback=callback,
+                                    transport_timeout_s=timeout_s, read_timeout_s=timeout_s),
+                   timeout_s, f"push {remote}")
+
+    def pull(self, remote: str, local: Path, timeout_s: float,
+             progress: ProgressCallback | None = None) -> None:
+        callback = _progress_adapter(progress, None)
+        self._call(lambda d: d.pull(remote, str(local), progress_callback=callback,
+                                    transport_timeout_s=timeout_s, read_timeout_s=timeout_s),
+                   timeout_s, f"pull {remote}")
+
+    def stat(self, remote: str, timeout_s: float) -> tuple[int, int, int]:
+        return self._call(lambda d: d.stat(remote, transport_timeout_s=timeout_s,
+                                           read_timeout_s=timeout_s), timeout_s, f"stat {remote}")
+
+    def _require(self):
+        if self._device is None:
+            raise DeviceLost(self.serial, "not connected")
+        return self._device
+
+    def _call(self, fn, timeout_s: float, what: str):
+        from adb_shell import exceptions as adb_exc
+
+        device = self._require()
+        try:
+            return fn(device)
+        except _PeerClosed:
+            self.close()
+            raise DeviceLost(
+                self.serial, f"the connection dropped during '{_short(what)}'",
+                hint="check the cable or network; the phone may have rebooted",
+            ) from None
+        except (adb_exc.TcpTimeoutException, adb_exc.AdbTimeoutError, TimeoutError) as exc:
+            self.close()  # the stream state is unknown now: start afresh on the next call
+            raise DeviceError(self.serial, f"'{_short(what)}' timed out after {timeout_s:g} s "
+                              f"({exc})") from None
+        except (adb_exc.UsbReadFailedError, adb_exc.UsbWriteFailedError, ConnectionError,
+                OSError) as exc:
+            self.close()
+            raise DeviceLost(self.serial, f"the connection failed during '{_short(what)}': "
+                             f"{exc}") from None
+        except (adb_exc.AdbCommandFailureException, adb_exc.PushFailedError,
+                adb_exc.InvalidResponseError) as exc:
+            raise DeviceError(self.serial, f"'{_short(what)}' failed: {exc}") from None
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _progress_adapter(progress: ProgressCallback | None, total: int | None):
+    if progress is None:
+        return None
+    done = 0
+
+    def callback(_path, chunk: int, size: int) -> None:
+        nonlocal done
+        done += chunk
+        progress(done, total or size)
+
+    return callback
+
+
+class _PeerClosed(ConnectionError):
+    """adbd closed the TCP connection (adb-shell would spin on empty reads until a timeout)."""
+
+
+def _tcp_transport_base():
+    from adb_shell.transport.tcp_transport import TcpTransport
+
+    return TcpTransport
+
+
+class _TcpTransport(_tcp_transport_base()):
+    """adb-shell's TCP transport with TCP_NODELAY, and a closed peer reported at once."""
+
+    def connect(self, transport_timeout_s):
+        super().connect(transport_timeout_s)
+        self._connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def bulk_read(self, numbytes, transport_timeout_s):
+        data = super().bulk_read(numbytes, transport_timeout_s)
+        if not data:
+            raise _PeerClosed(f"{self._host}:{self._port} closed the connection")
+        return data
+
+
+def _usb_transport(serial: str | None, timeout_s: float):
+    """adb-shell's USB transport for ``serial`` (or the only phone), with the errors a user
+    meets explained: no libusb, no phone, or a phone held by a running adb server."""
+    try:
+        from adb_shell.transport.usb_transport import UsbTransport
+    except (ImportError, OSError) as exc:
+        raise DeviceError(f"usb:{serial or '?'}", f"USB support is not available: {exc}",
+                          hint="pip install 'adb-shell[usb]' and install libusb-1.0") from None
+    from adb_shell import exceptions as adb_exc
+
+    try:
+        return UsbTransport.find_adb(serial=serial, default_transport_timeout_s=timeout_s)
+    except adb_exc.UsbDeviceNotFoundError:
+        raise DeviceLost(f"usb:{serial or '?'}", "no such phone on USB",
+                         hint="check the cable, and that USB debugging is on") from None
+    except Exception as exc:
+        if "BUSY" in str(exc).upper() or "ACCESS" in str(exc).upper():
+            raise DeviceError(
+                f"usb:{serial or '?'}",
+                "the phone's USB interface is held by another program (a running adb "
+                "server claims every phone it sees)",
+                hint="run `adb kill-server` and try again, or reach the phone over TCP "
+                "(`adb tcpip 5555`, then --device tcp:PHONE_IP:5555)",
+            ) from None
+        raise
