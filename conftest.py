@@ -47,3 +47,53 @@ def device_spec(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def backend_specs(request: pytest.FixtureRequest) -> list[str]:
     return request.config.getoption("--backend") or ["tflite:xnnpack", "ort:cpu"]
+
+
+@pytest.fixture
+def adb_home(tmp_path, monkeypatch):
+    """A private ~/.android for the test (the adb key is created there, never in the user's)."""
+    home = tmp_path / "android-home"
+    monkeypatch.setenv("ANDROID_USER_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def sim_phone():
+    """A factory: ``sim_phone(profile="sm8650", **options)`` starts a simulated phone on
+    127.0.0.1 (real ADB protocol) that is stopped when the test ends."""
+    from devices.sim import start_sim
+
+    phones = []
+
+    def start(profile: str = "sm8650", **options):
+        phone = start_sim(profile, **options)
+        phones.append(phone)
+        return phone
+
+    yield start
+    for phone in phones:
+        phone.stop()
+
+
+@pytest.fixture
+def android(sim_phone, adb_home, tmp_path):
+    """A factory: an AndroidDevice connected over adb-shell to a new simulated phone."""
+    from devices.android import AndroidDevice
+    from devices.hashcache import HashCache
+    from devices.transport import AdbShellTransport
+
+    devices = []
+
+    def connect(profile: str = "sm8650", timeout_s: float = 10.0, **options):
+        phone = sim_phone(profile, **options)
+        host, port = phone.address
+        device = AndroidDevice(AdbShellTransport("tcp", host, port), f"tcp:{host}:{port}",
+                               timeout_s=timeout_s,
+                               hash_cache=HashCache(tmp_path / f"hashes-{len(devices)}.json"))
+        devices.append(device)
+        device.phone = phone
+        return device.connect()
+
+    yield connect
+    for device in devices:
+        device.close()

@@ -32,6 +32,8 @@ class ShellResult:
     stdout: bytes
     exit_code: int
     command: str
+    stderr: bytes | None = None
+    """Kept apart only when asked for (``split_stderr``); else merged into ``stdout``."""
 
     @property
     def text(self) -> str:
@@ -65,6 +67,7 @@ class AndroidDevice:
         self._props: dict[str, str] | None = None
         self._info: DeviceInfo | None = None
         self._meminfo: bytes | None = None
+        self._cpu_count: int | None = None
 
     # --- life cycle ------------------------------------------------------------------------
 
@@ -88,24 +91,41 @@ class AndroidDevice:
 
     # --- shell -----------------------------------------------------------------------------
 
-    def run(self, command: str, timeout_s: float | None = None, check: bool = True) -> ShellResult:
-        """Run a command line on the phone; the exit code comes from a marker echoed after it
-        (adb's ``shell:`` service has none). ``check`` raises on a non-zero exit code."""
-        marker = f"__NPB_RC_{secrets.token_hex(4)}__"
-        raw = self.transport.shell(f"{command}; echo {marker}$?", timeout_s or self.timeout_s)
+    def run(self, command: str, timeout_s: float | None = None, check: bool = True,
+            split_stderr: bool = False) -> ShellResult:
+        """Run a command line on the phone. adb's ``shell:`` service gives no exit code and
+        merges stderr into stdout, so the command runs in a subshell followed by a marker with
+        ``$?``; with ``split_stderr`` its stderr goes to a file read back after the marker.
+        ``check`` raises on a non-zero exit code."""
+        token = secrets.token_hex(4)
+        marker = f"__NPB_RC_{token}__"
+        if split_stderr:
+            err = f"{WORK_DIR}/.stderr-{token}"
+            line = (f"mkdir -p {WORK_DIR} 2>/dev/null; (\n{command}\n) 2>{err}; "
+                    f"echo {marker}$?; cat {err} 2>/dev/null; rm -f {err}")
+        else:
+            line = f"(\n{command}\n); echo {marker}$?"
+        self._ensure_connected()
+        raw = self.transport.shell(line, timeout_s or self.timeout_s, label=command)
         out, found, rest = raw.rpartition(marker.encode())
         if not found:
             raise DeviceError(self.spec, f"no exit status from '{command[:80]}' "
                               f"(output: {raw[-200:]!r})")
+        status, _, stderr = rest.partition(b"\n")
         try:
-            code = int(rest.strip().split()[0])
-        except (ValueError, IndexError):
+            code = int(status.strip())
+        except ValueError:
             raise DeviceError(self.spec, f"unreadable exit status {rest[:40]!r}") from None
-        result = ShellResult(out, code, command)
+        result = ShellResult(out, code, command, stderr if split_stderr else None)
         if check and code != 0:
             raise DeviceError(self.spec, f"'{command[:120]}' exited with {code}: "
                               f"{result.text.strip()[-300:]}")
         return result
+
+    def _ensure_connected(self) -> None:
+        """Reconnect after a timeout closed the transport (its stream state was unknown)."""
+        if not getattr(self.transport, "connected", True):
+            self.transport.connect(self.timeout_s)
 
     def getprops(self) -> dict[str, str]:
         if self._props is None:
@@ -115,10 +135,13 @@ class AndroidDevice:
     def _load_identity(self) -> None:
         """getprop and /proc/meminfo in one shell call."""
         marker = f"__NPB_MEM_{secrets.token_hex(4)}__"
-        raw = self.run(f"getprop; echo {marker}; cat /proc/meminfo 2>/dev/null").stdout
-        props_part, _, mem_part = raw.partition(marker.encode())
+        raw = self.run(f"getprop; echo {marker}; cat /proc/meminfo 2>/dev/null; echo {marker}; "
+                       "cat /sys/devices/system/cpu/possible 2>/dev/null").stdout
+        props_part, _, rest = raw.partition(marker.encode())
+        mem_part, _, cpus = rest.partition(marker.encode())
         self._props = parse_getprop(props_part)
         self._meminfo = mem_part
+        self._cpu_count = parse_cpu_list(cpus.decode(errors="replace"))
 
     def read_files(self, paths: Sequence[str], timeout_s: float | None = None
                    ) -> dict[str, bytes | None]:
@@ -156,7 +179,7 @@ class AndroidDevice:
                 ),
                 npu=entry.npu if entry else None,
                 cpu=props.get("ro.soc.model") or props.get("ro.hardware"),
-                cpu_cores=None,
+                cpu_cores=self._cpu_count,
                 ram_bytes=parse_meminfo_total(self._meminfo or b""),
                 os=f"Android {release} (SDK {sdk})" if release else None,
                 build_fingerprint=props.get("ro.build.fingerprint"),
@@ -191,12 +214,14 @@ class AndroidDevice:
         local = Path(local)
         size = local.stat().st_size
         folder = posixpath.dirname(remote)
-        self.run(f"mkdir -p {q(folder)}")
-        free = self.free_bytes(folder)
+        # df on a folder that exists already: making the folder can itself fail on a full disk
+        free = self.free_bytes("/data/local/tmp" if folder.startswith("/data/local/tmp")
+                               else folder)
         if size + FREE_SPACE_MARGIN_BYTES > free:
             raise DeviceError(self.spec, f"not enough space on the phone for {local.name}: "
                               f"{size / 2**20:.1f} MB needed, {free / 2**20:.1f} MB free",
                               hint="free space on the phone, or run `npubench clean`")
+        self.run(f"mkdir -p {q(folder)}")
         partial = f"{remote}.npb-partial"
         timeout = timeout_s or max(self.timeout_s, size / (2 * 2**20))  # at least 2 MB/s
         self.transport.push(local, partial, mode, timeout, progress)
@@ -248,6 +273,20 @@ def parse_meminfo_total(raw: bytes) -> int | None:
             if len(parts) >= 2 and parts[1].isdigit():
                 return int(parts[1]) * 1024
     return None
+
+
+def parse_cpu_list(text: str) -> int | None:
+    """How many CPUs a kernel cpu list names (``0-7``, ``0-3,6``)."""
+    count = 0
+    try:
+        for part in text.strip().split(","):
+            if not part:
+                continue
+            low, _, high = part.partition("-")
+            count += int(high or low) - int(low) + 1
+    except ValueError:
+        return None
+    return count or None
 
 
 def parse_batch(raw: bytes, mark: bytes, count: int) -> list[bytes | None]:

@@ -48,12 +48,12 @@ def _android(spec: str):
         return start_sim_device(spec[len(SIM_PREFIX):])
     if spec.startswith(TCP_PREFIX):
         host, port = parse_host_port(spec[len(TCP_PREFIX):])
-        return AndroidDevice(AdbShellTransport("tcp", host, port), spec)
+        return AndroidDevice(AdbShellTransport("tcp", host, port, name=spec), spec)
     serial = spec[len(USB_PREFIX):] if spec.startswith(USB_PREFIX) else spec
     if ":" in serial and serial.rsplit(":", 1)[1].isdigit():
         host, port = parse_host_port(serial)  # what `adb devices` prints for TCP phones
         return AndroidDevice(AdbShellTransport("tcp", host, port), f"tcp:{serial}")
-    return AndroidDevice(AdbShellTransport("usb", serial or None), f"usb:{serial}")
+    return AndroidDevice(AdbShellTransport("usb", serial or None), f"usb:{serial or '?'}")
 
 
 def parse_host_port(text: str) -> tuple[str, int]:
@@ -73,8 +73,9 @@ def start_sim_device(profile: str):
 
     server = start_sim(profile)
     host, port = server.address
-    return AndroidDevice(AdbShellTransport("tcp", host, port), f"{SIM_PREFIX}{profile}",
-                         simulated=True, on_close=server.stop)
+    spec = f"{SIM_PREFIX}{profile}"
+    transport = AdbShellTransport("tcp", host, port, name=f"{spec} ({host}:{port})")
+    return AndroidDevice(transport, spec, simulated=True, on_close=server.stop)
 
 
 def usb_serials() -> list[str]:

@@ -23,10 +23,11 @@ ProgressCallback = Callable[[int, int], None]
 
 class Transport(Protocol):
     serial: str
+    connected: bool
 
     def connect(self, timeout_s: float) -> None: ...
     def close(self) -> None: ...
-    def shell(self, command: str, timeout_s: float) -> bytes: ...
+    def shell(self, command: str, timeout_s: float, label: str | None = None) -> bytes: ...
     def streaming_shell(self, command: str, timeout_s: float) -> Iterator[bytes]: ...
     def push(self, local: Path, remote: str, mode: int, timeout_s: float,
              progress: ProgressCallback | None = None) -> None: ...
@@ -57,13 +58,16 @@ def _install_fast_checksum() -> None:
 class AdbShellTransport:
     """adb-shell speaking to adbd directly: ``tcp`` (host, port) or ``usb`` (serial or None)."""
 
-    def __init__(self, kind: str, address: str, port: int | None = None, signer=None):
+    def __init__(self, kind: str, address: str | None, port: int | None = None, signer=None,
+                 name: str | None = None):
         if kind not in ("tcp", "usb"):
             raise ValueError(f"unknown transport kind {kind!r}")
         self.kind = kind
         self.address = address
         self.port = port
-        self.serial = f"{address}:{port}" if kind == "tcp" else address
+        self.serial = f"{address}:{port}" if kind == "tcp" else (address or "")
+        self.name = name or (f"tcp:{self.serial}" if kind == "tcp" else f"usb:{self.serial}")
+        """How errors name the device (its spec)."""
         self._signer = signer
         self._device = None
 
@@ -87,17 +91,17 @@ class AdbShellTransport:
                            auth_timeout_s=timeout_s, read_timeout_s=timeout_s)
         except adb_exc.DeviceAuthError:
             device.close()
-            raise DeviceError(self.serial, "the phone did not authorize this computer",
+            raise DeviceError(self.name, "the phone did not authorize this computer",
                               hint="unlock the phone and accept the 'Allow USB debugging?' "
                               "prompt (tick 'Always allow'), then run again") from None
         except (adb_exc.TcpTimeoutException, TimeoutError):
             device.close()
-            raise DeviceError(self.serial, f"no answer from adbd within {timeout_s:.0f} s",
+            raise DeviceError(self.name, f"no answer from adbd within {timeout_s:.0f} s",
                               hint="if the phone shows 'Allow USB debugging?', accept it; "
                               "else check the address and that adbd listens there") from None
         except (ConnectionError, OSError) as exc:
             device.close()
-            raise DeviceLost(self.serial, f"cannot connect: {exc}",
+            raise DeviceLost(self.name, f"cannot connect: {exc}",
                              hint="is the phone on, reachable, with ADB debugging on?") from None
         self._device = device
 
@@ -114,10 +118,10 @@ class AdbShellTransport:
 
     # --- calls -----------------------------------------------------------------------------
 
-    def shell(self, command: str, timeout_s: float) -> bytes:
+    def shell(self, command: str, timeout_s: float, label: str | None = None) -> bytes:
         return self._call(lambda d: d.shell(command, transport_timeout_s=timeout_s,
                                             read_timeout_s=timeout_s, timeout_s=timeout_s,
-                                            decode=False), timeout_s, command)
+                                            decode=False), timeout_s, label or command)
 
     def streaming_shell(self, command: str, timeout_s: float) -> Iterator[bytes]:
         device = self._require()
@@ -153,7 +157,7 @@ class AdbShellTransport:
 
     def _require(self):
         if self._device is None:
-            raise DeviceLost(self.serial, "not connected")
+            raise DeviceLost(self.name, "not connected")
         return self._device
 
     def _call(self, fn, timeout_s: float, what: str):
@@ -165,21 +169,21 @@ class AdbShellTransport:
         except _PeerClosed:
             self.close()
             raise DeviceLost(
-                self.serial, f"the connection dropped during '{_short(what)}'",
+                self.name, f"the connection dropped during '{_short(what)}'",
                 hint="check the cable or network; the phone may have rebooted",
             ) from None
         except (adb_exc.TcpTimeoutException, adb_exc.AdbTimeoutError, TimeoutError) as exc:
             self.close()  # the stream state is unknown now: start afresh on the next call
-            raise DeviceError(self.serial, f"'{_short(what)}' timed out after {timeout_s:g} s "
+            raise DeviceError(self.name, f"'{_short(what)}' timed out after {timeout_s:g} s "
                               f"({exc})") from None
         except (adb_exc.UsbReadFailedError, adb_exc.UsbWriteFailedError, ConnectionError,
                 OSError) as exc:
             self.close()
-            raise DeviceLost(self.serial, f"the connection failed during '{_short(what)}': "
+            raise DeviceLost(self.name, f"the connection failed during '{_short(what)}': "
                              f"{exc}") from None
         except (adb_exc.AdbCommandFailureException, adb_exc.PushFailedError,
                 adb_exc.InvalidResponseError) as exc:
-            raise DeviceError(self.serial, f"'{_short(what)}' failed: {exc}") from None
+            raise DeviceError(self.name, f"'{_short(what)}' failed: {exc}") from None
 
 
 def _short(text: str, limit: int = 80) -> str:

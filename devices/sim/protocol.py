@@ -9,7 +9,6 @@ with WRTE boundaries).
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,24 +178,32 @@ class PacketReader:
         self._no_payload = no_payload_ids
         self._buf = bytearray()
 
-    def feed(self, data: bytes | bytearray | memoryview) -> Iterator[tuple[int, int, bytes]]:
-        """Yield ``(id, length_field, payload)`` for every complete packet now available."""
-        buf = self._buf
-        buf += data
-        pos, end, size = 0, len(buf), self._header.size
-        try:
-            while end - pos >= size:
-                packet_id, length = self._header.unpack_from(buf, pos)
-                need = 0 if packet_id in self._no_payload else length
-                if need > self._max:
-                    raise ValueError(f"packet of {need} bytes exceeds {self._max}")
-                if end - pos - size < need:
-                    break
-                start = pos + size
-                pos = start + need
-                yield packet_id, length, bytes(buf[start:pos])
-        finally:
-            del buf[:pos]
+    def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, int, memoryview]]:
+        """Every complete packet now available, as ``(id, length_field, payload)``.
+
+        Payloads are memoryviews into ``data`` (or into the reassembly buffer): no copy when
+        packets line up with the pieces, as adb-shell's do. They stay valid after the call."""
+        if self._buf:
+            self._buf += data
+            source: bytes | bytearray | memoryview = self._buf
+        else:
+            source = data
+        view = memoryview(source)
+        packets = []
+        pos, end, size = 0, len(view), self._header.size
+        while end - pos >= size:
+            packet_id, length = self._header.unpack_from(view, pos)
+            need = 0 if packet_id in self._no_payload else length
+            if need > self._max:
+                raise ValueError(f"packet of {need} bytes exceeds {self._max}")
+            if end - pos - size < need:
+                break
+            start = pos + size
+            pos = start + need
+            packets.append((packet_id, length, view[start:pos]))
+        # a fresh buffer: the views handed out keep the old one alive, unchanged
+        self._buf = bytearray(view[pos:]) if pos < end else bytearray()
+        return packets
 
     @property
     def pending(self) -> int:

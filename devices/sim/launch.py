@@ -1,0 +1,68 @@
+"""Start a simulated phone: an emulated userland for a SoC profile behind the ADB server."""
+
+from __future__ import annotations
+
+import threading
+
+from devices.sim.adbd import SimAdbServer
+from devices.sim.faults import Faults
+from devices.sim.userland import Userland
+
+
+class SimPhone:
+    """A running simulated phone. ``stop()`` closes the server and removes its storage."""
+
+    def __init__(self, userland: Userland, server: SimAdbServer):
+        self.userland = userland
+        self.server = server
+        self._stopped = threading.Event()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.server.address
+
+    @property
+    def serial(self) -> str:
+        return self.server.serial
+
+    @property
+    def faults(self) -> Faults:
+        return self.server.faults
+
+    @property
+    def stats(self):
+        return self.server.stats
+
+    def wait(self) -> None:
+        """Block until ``stop()`` (for ``npubench sim`` in the foreground)."""
+        while not self._stopped.wait(0.5):
+            pass
+
+    def stop(self) -> None:
+        if not self._stopped.is_set():
+            self._stopped.set()
+            try:
+                self.server.stop()
+            finally:
+                self.userland.close()
+
+    def __enter__(self) -> SimPhone:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start_sim(profile: str = "sm8650", host: str = "127.0.0.1", port: int = 0,
+              auth: str = "none", faults: Faults | None = None, **server_options) -> SimPhone:
+    """Start a simulated phone with ``profile`` (e.g. ``sm8650``, ``mt6989``) listening on
+    ``host:port`` (127.0.0.1 and a free port by default)."""
+    userland = Userland(profile)
+    server = SimAdbServer(userland, host=host, port=port, auth=auth, faults=faults,
+                          **server_options)
+    try:
+        server.start()
+    except BaseException:
+        userland.close()
+        raise
+    return SimPhone(userland, server)
