@@ -1,0 +1,108 @@
+"""The CLI with phones: simulated phones named by spec, `npubench sim` in the foreground,
+ANDROID_SERIAL, and what a user sees when a phone is unreachable."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from devices import registry
+from devices.android import AndroidDevice
+from devices.transport import AdbShellTransport
+from harness.errors import ConfigError
+from harness.results import read_records
+
+
+def npubench(*args: str, env: dict | None = None, timeout: float = 120):
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture
+def env(tmp_path):
+    return dict(os.environ, ANDROID_USER_HOME=str(tmp_path / "android-home"),
+                NPUBENCH_CACHE=os.environ.get("NPUBENCH_CACHE", str(tmp_path / "cache")))
+
+
+def test_devices_json_lists_named_simulated_phones(env):
+    result = npubench("devices", "--json", "--device", "sim:sm8650", "--device", "sim:mt6989",
+                      env=env)
+    assert result.returncode == 0, result.stderr
+    items = {item["id"]: item for item in json.loads(result.stdout)}
+    assert items["host"]["kind"] == "host"
+    for spec, soc, model in (("sim:sm8650", "SM8650", "SM-S928B"),
+                             ("sim:mt6989", "MT6989", "V2324A")):
+        item = items[spec]
+        assert (item["kind"], item["soc"], item["model"]) == ("android", soc, model)
+        assert item["simulated"] is True and item["npu"]
+
+
+def test_unreachable_phone_is_listed_with_the_reason(env):
+    result = npubench("devices", "--device", "tcp:127.0.0.1:9", env=env)
+    assert result.returncode == 3
+    assert "unreachable" in result.stdout and "refused" in result.stdout
+
+
+def test_sim_in_the_foreground_is_reachable_over_tcp(env, adb_home):
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "sim", "--profile", "mt6989"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = proc.stdout.readline()
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", first)
+        assert match, first + proc.stderr.read()
+        port = int(match[1])
+        device = AndroidDevice(AdbShellTransport("tcp", "127.0.0.1", port),
+                               f"tcp:127.0.0.1:{port}").connect()
+        info = device.info()
+        assert info.soc.part == "MT6989" and info.simulated is True  # known over plain tcp:
+        device.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    assert proc.returncode == 0
+
+
+@pytest.mark.network
+def test_run_on_a_simulated_phone_records_why_nothing_ran_yet(env, tmp_path):
+    out = tmp_path / "run"
+    result = npubench("run", "--device", "sim:sm8650", "--workload", "okay_nabu",
+                      "--backend", "tflite:cpu", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    (record,) = read_records(out)
+    assert record["status"] == "skipped"
+    assert record["device"]["simulated"] is True
+    assert record["device"]["soc"]["part"] == "SM8650"
+    assert "on-device tools" in record["error"]["message"]
+    assert "imulated" in (out / "report.html").read_text()
+
+
+def test_clean_on_a_simulated_phone(env):
+    result = npubench("clean", "--device", "sim:sm8650", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "removed npubench's files" in result.stdout
+
+
+def test_android_serial_is_honoured(monkeypatch, sim_phone, adb_home):
+    phone = sim_phone("sm8650")
+    host, port = phone.address
+    monkeypatch.setenv("ANDROID_SERIAL", f"{host}:{port}")
+    device = registry.resolve_device(None)
+    try:
+        assert device.spec == f"tcp:{host}:{port}"
+        assert device.info().soc.part == "SM8650"
+    finally:
+        device.close()
+
+
+def test_several_phones_and_none_named_lists_them(monkeypatch):
+    # No phone can be attached on USB here: the USB enumeration is the one thing replaced.
+    monkeypatch.delenv("ANDROID_SERIAL", raising=False)
+    monkeypatch.setattr(registry, "usb_serials", lambda: ["R5CX1234", "ZY22ABCD"])
+    with pytest.raises(ConfigError, match="2 phones are attached: R5CX1234, ZY22ABCD"):
+        registry.resolve_device(None)
