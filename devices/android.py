@@ -191,12 +191,12 @@ class AndroidDevice:
         return self._info
 
     def backends(self) -> dict[str, str | None]:
-        """What this phone's SoC is worth trying, each with the reason it cannot run yet."""
+        """The backends this phone's SoC is worth trying (the SoC catalogue), best first.
+        Whether their tools are at hand is the harness's business (``phone_backends``)."""
         entry = soc_catalogue.lookup(self.getprops())
-        names = entry.backends if entry else ("tflite:cpu", "tflite:xnnpack", "ort:cpu")
-        reason = ("running benchmarks on a phone needs the on-device tools "
-                  "(benchmark_model, onnxruntime_perf_test), which this version cannot drive")
-        return {name: reason for name in names}
+        names = entry.backends if entry else ("tflite:cpu", "tflite:xnnpack", "tflite:gpu",
+                                              "tflite:nnapi", "ort:cpu", "ort:nnapi")
+        return {name: None for name in names}
 
     # --- files -----------------------------------------------------------------------------
 
@@ -229,7 +229,7 @@ class AndroidDevice:
         return size
 
     def push_by_content(self, local: Path, progress: ProgressCallback | None = None,
-                        name: str | None = None) -> PushResult:
+                        name: str | None = None, mode: int = 0o644) -> PushResult:
         """Push ``local`` to a path named by its sha256; nothing is sent when that content
         is already on the phone."""
         local = Path(local)
@@ -238,7 +238,22 @@ class AndroidDevice:
         size = local.stat().st_size
         if self._remote_size(remote) == size:
             return PushResult(remote, 0)
-        return PushResult(remote, self.push(local, remote, progress=progress))
+        return PushResult(remote, self.push(local, remote, mode=mode, progress=progress))
+
+    def push_folder_by_content(self, files: Sequence[Path], mode: int = 0o644) -> str:
+        """Push files that must sit together in one folder (a delegate and its libraries);
+        the folder is named by the content of them all, and unchanged files are not sent."""
+        import hashlib
+
+        combined = hashlib.sha256()
+        for file in sorted(files, key=lambda f: f.name):
+            combined.update(f"{file.name}:{self._hashes.sha256(file)};".encode())
+        folder = f"{FILES_DIR}/{combined.hexdigest()[:24]}"
+        for file in files:
+            remote = f"{folder}/{file.name}"
+            if self._remote_size(remote) != file.stat().st_size:
+                self.push(file, remote, mode=mode)
+        return folder
 
     def _remote_size(self, remote: str) -> int | None:
         try:

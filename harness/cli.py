@@ -55,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmark-json", metavar="FILE",
                    help="also write the results as pytest-benchmark JSON")
     p.add_argument("--no-report", action="store_true", help="do not write report.html")
+    p.add_argument("--tool", metavar="NAME=PATH", action="append", default=[],
+                   help="an on-device tool or SDK for phones: benchmark_model=PATH, "
+                   "onnxruntime_perf_test=PATH, qnn_sdk=DIR (repeatable; see tools.yaml)")
+    p.add_argument("--require-npu", action="store_true",
+                   help="on a phone, a job whose graph falls back to the CPU fails")
+    p.add_argument("--no-power", action="store_true",
+                   help="on a phone, do not suspend charging nor measure power")
+    p.add_argument("--cooldown-c", type=float, default=40.0, metavar="C",
+                   help="on a phone, wait until the hottest zone is under C before a job")
 
     p = sub.add_parser("sim", help="run a simulated phone (real ADB protocol) in the foreground")
     p.add_argument("--profile", default="sm8650",
@@ -66,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("clean", help="remove what npubench left on a phone")
     p.add_argument("--device", metavar="SPEC", help="the phone (default: the attached one)")
+
+    p = sub.add_parser("tools", help="the on-device benchmark tools: list them, or fetch "
+                       "TFLite's prebuilt benchmark_model")
+    p.add_argument("action", choices=["list", "fetch"])
+    p.add_argument("--abi", default="arm64-v8a", help="for fetch: arm64-v8a or armeabi-v7a")
+
+    p = sub.add_parser("parse", help="parse a benchmark tool's output into JSON")
+    p.add_argument("tool", choices=["benchmark_model", "onnxruntime_perf_test", "llama-bench"])
+    p.add_argument("file", help="the tool's output (- for stdin)")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("report", help="write the HTML report of a run folder")
     p.add_argument("run_dir", metavar="RUN_DIR")

@@ -125,7 +125,14 @@ def cmd_run(args: Namespace) -> int:
     backends = args.backend or list(suite.backends)
     device = resolve_device(args.device)
     try:
-        jobs = make_plan([device], workloads, backends, threads=settings.threads)
+        phone = _phone_context(args, device)
+        known = None
+        if phone.tools is not None:
+            from harness.device_job import phone_backends
+
+            known = lambda d: phone_backends(d, phone.tools)  # noqa: E731
+        jobs = make_plan([device], workloads, backends, threads=settings.threads,
+                         known_backends=known)
         run_id = new_run_id()
         run_dir = Path(args.out) if args.out else Path("runs") / run_id
         store = start_run(run_dir, run_id, HostDevice().info().to_dict(),
@@ -134,7 +141,8 @@ def cmd_run(args: Namespace) -> int:
         info = device.info()
         console.print(f"npubench run [bold]{run_id}[/]: {len(jobs)} jobs on {info.model}"
                       f"{' (simulated)' if info.simulated else ''} -> {run_dir}")
-        outcome = _execute_with_progress(jobs, store, run_id, settings, console, execute)
+        outcome = _execute_with_progress(jobs, store, run_id, settings, console, execute,
+                                         phone)
     finally:
         getattr(device, "close", lambda: None)()
 
@@ -161,7 +169,22 @@ def cmd_run(args: Namespace) -> int:
     return EXIT_JOBS_FAILED if failed else EXIT_OK
 
 
-def _execute_with_progress(jobs, store, run_id, settings, console, execute):
+def _phone_context(args: Namespace, device):
+    from harness.run import PhoneContext
+
+    if getattr(device, "kind", "host") != "android":
+        if args.tool or args.require_npu:
+            raise ConfigError("--tool and --require-npu are for phones: give --device SPEC")
+        return PhoneContext()
+    from harness.device_job import DeviceJobOptions
+    from harness.tools import ToolConfig
+
+    return PhoneContext(ToolConfig.load(args.tool), DeviceJobOptions(
+        require_npu=args.require_npu, measure_power=not args.no_power,
+        cooldown_c=args.cooldown_c))
+
+
+def _execute_with_progress(jobs, store, run_id, settings, console, execute, phone):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -177,7 +200,8 @@ def _execute_with_progress(jobs, store, run_id, settings, console, execute):
             progress.advance(task)
             console.print(_one_line(record), highlight=False)
 
-        return execute(jobs, store, run_id, settings, on_start=on_start, on_done=on_done)
+        return execute(jobs, store, run_id, settings, on_start=on_start, on_done=on_done,
+                       phone=phone)
 
 
 def _one_line(record: dict) -> str:
@@ -246,6 +270,35 @@ def cmd_clean(args: Namespace) -> int:
     finally:
         getattr(device, "close", lambda: None)()
     return EXIT_OK
+
+
+def cmd_tools(args: Namespace) -> int:
+    from harness.tools import (
+        SDK_NAMES,
+        TOOL_NAMES,
+        ToolConfig,
+        config_path,
+        elf_abi,
+        fetch_benchmark_model,
+    )
+
+    if args.action == "fetch":
+        path = fetch_benchmark_model(args.abi)
+        print(f"benchmark_model for {args.abi}: {path}")
+        return EXIT_OK
+    config = ToolConfig.load()
+    print(f"tools (from {config_path()}, the cache, or --tool NAME=PATH):")
+    for name in TOOL_NAMES + SDK_NAMES:
+        path = config.get(name)
+        abi = f" [{elf_abi(path) or 'not an executable'}]" if path and path.is_file() else ""
+        print(f"  {name:<38} {path or 'not configured'}{abi}")
+    return EXIT_OK
+
+
+def cmd_parse(args: Namespace) -> int:
+    from harness.parsers.cli import cmd_parse as parse
+
+    return parse(args)
 
 
 def cmd_report(args: Namespace) -> int:

@@ -29,13 +29,13 @@ class Job:
 
 
 def expand_backends(
-    device: Device, requested: Sequence[str]
+    device: Device, requested: Sequence[str], known: dict[str, str | None] | None = None
 ) -> list[tuple[BackendSpec, str | None]]:
     """The backends to run on ``device``: each with None or the reason it cannot run there.
 
     ``all`` means every backend the device can run, plus SHOWN_WHEN_MISSING. An unknown backend
     is a ConfigError listing the valid ones."""
-    known = device.backends()
+    known = known if known is not None else device.backends()
     chosen: list[tuple[BackendSpec, str | None]] = []
     seen: set[str] = set()
 
@@ -46,7 +46,9 @@ def expand_backends(
             chosen.append((spec, reason))
 
     for text in requested:
-        if text.strip() == "all":
+        if text.strip() == "npu":
+            add(parse_backend(npu_backend(device)))
+        elif text.strip() == "all":
             for base, reason in known.items():
                 if reason is None or base in SHOWN_WHEN_MISSING:
                     add(parse_backend(base))
@@ -55,19 +57,33 @@ def expand_backends(
     return chosen
 
 
+def npu_backend(device: Device) -> str:
+    """What ``--backend npu`` means on ``device``: the SoC catalogue's NPU path."""
+    from devices import soc
+
+    getprops = getattr(device, "getprops", None)
+    entry = soc.lookup(getprops()) if getprops else None
+    if entry is None:
+        raise ConfigError(f"--backend npu: no NPU known for {device.spec}",
+                          hint="name a backend, e.g. tflite:nnapi")
+    return entry.npu_backend
+
+
 def make_plan(
     devices: Sequence[Device],
     workloads: Sequence[object],
     backends: Sequence[str],
     threads: int | None = None,
+    known_backends=None,
 ) -> list[Job]:
     """Every (device, workload, backend) whose backend runs the workload's format.
 
     A workload that no chosen backend can run still gets a skipped job, so that it shows."""
-    threads = threads or os.cpu_count() or 1
+    host_threads = threads or os.cpu_count() or 1
     jobs: list[Job] = []
     for device in devices:
-        chosen = expand_backends(device, backends)
+        known = known_backends(device) if known_backends else None
+        chosen = expand_backends(device, backends, known)
         if not chosen:
             raise ConfigError("no backend selected")
         for workload in workloads:
@@ -83,6 +99,7 @@ def make_plan(
                                 f"{workload.format} models"))
                 continue
             for backend, reason in matching:
-                spec = backend.with_options(threads=threads)
+                spec = backend.with_options(
+                    threads=threads or (4 if device.spec != "host" else host_threads))
                 jobs.append(Job(len(jobs), device, workload, spec, reason))
     return jobs

@@ -44,8 +44,13 @@ def finish_record(record: dict[str, Any], result: dict[str, Any]) -> dict[str, A
                 "measured_s", "inference_s", "memory_peak_mb", "memory_before_load_mb",
                 "memory_source"):
         record[key] = result.get(key)
-    record.update(power_fields(result.get("telemetry"), result))
-    record["delegation"] = None
+    if "power" in result:  # a phone job measured its own power and temperature
+        for key in ("power", "power_missing_reason", "thermal", "thermal_missing_reason",
+                    "tool", "iterations", "accuracy"):
+            record[key] = result.get(key)
+    else:
+        record.update(power_fields(result.get("telemetry"), result))
+    record["delegation"] = result.get("delegation")
     return record
 
 

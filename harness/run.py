@@ -72,6 +72,7 @@ def execute(
     settings: MeasureSettings,
     on_start: Callable[[Job], None] = lambda job: None,
     on_done: Callable[[Job, dict], None] = lambda job, record: None,
+    phone: PhoneContext | None = None,
 ) -> RunOutcome:
     """Run ``jobs`` in order. A KeyboardInterrupt stops the run: what is recorded stays."""
     from harness.host_job import run_host_job
@@ -83,7 +84,8 @@ def execute(
             on_start(job)
             started = time.monotonic()
             record = base_record(job, run_id, now_iso(), settings.to_dict())
-            result = _run_one(job, store, settings, run_host_job, run_isolated)
+            result = _run_one(job, store, settings, run_host_job, run_isolated,
+                              phone or PhoneContext())
             samples = result.pop("samples", None)
             record = finish_record(record, result)
             if samples:
@@ -100,7 +102,16 @@ def execute(
     return outcome
 
 
-def _run_one(job: Job, store: RunStore, settings: MeasureSettings, target, run_isolated) -> dict:
+@dataclass
+class PhoneContext:
+    """What jobs on phones need besides the job: the tools, and the measurement options."""
+
+    tools: Any = None  # harness.tools.ToolConfig
+    options: Any = None  # harness.device_job.DeviceJobOptions
+
+
+def _run_one(job: Job, store: RunStore, settings: MeasureSettings, target, run_isolated,
+             phone: PhoneContext) -> dict:
     if job.skip_reason:
         return {"status": "skipped",
                 "error": {"kind": "unavailable", "message": f"{job.backend.base}: "
@@ -111,6 +122,13 @@ def _run_one(job: Job, store: RunStore, settings: MeasureSettings, target, run_i
     except NpubenchError as exc:
         log_path.write_text(str(exc) + "\n")
         return {"status": "failed", "error": exc.as_record()}
+    if getattr(job.device, "kind", "host") == "android":
+        from harness.device_job import DeviceJobOptions
+        from harness.device_run import run_device_job
+        from harness.tools import ToolConfig
+
+        return run_device_job(job, model_path, settings, store.run_dir, log_path,
+                              phone.tools or ToolConfig(), phone.options or DeviceJobOptions())
     work = {
         "model_path": str(model_path),
         "backend": str(job.backend),

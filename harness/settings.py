@@ -24,6 +24,13 @@ class MeasureSettings:
     """Seed of the generated inputs."""
     idle_baseline_s: float = 2.0
     """Idle power is measured this long before each job, where a power sensor exists."""
+    device_rounds_min: int = 5
+    """On a phone: the fewest tool invocations (rounds) whose means make the distribution."""
+    device_rounds_max: int = 20
+    device_round_runs: int = 20
+    """Inferences per round (benchmark_model --num_runs, onnxruntime_perf_test -r)."""
+    device_round_min_secs: float = 0.5
+    device_round_warmup_runs: int = 3
     job_timeout_s: float = 300.0
     """A job's worker that runs longer than this is killed and the job recorded as failed."""
 
@@ -60,5 +67,7 @@ class MeasureSettings:
         return settings
 
 
-_FLOATS = {"min_seconds", "max_seconds", "target_precision", "job_timeout_s", "idle_baseline_s"}
-_MAY_BE_ZERO = {"warmup_iterations", "min_seconds", "seed", "idle_baseline_s"}
+_FLOATS = {"min_seconds", "max_seconds", "target_precision", "job_timeout_s", "idle_baseline_s",
+           "device_round_min_secs"}
+_MAY_BE_ZERO = {"warmup_iterations", "min_seconds", "seed", "idle_baseline_s",
+                "device_round_min_secs", "device_round_warmup_runs"}

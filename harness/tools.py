@@ -131,7 +131,7 @@ def fetch_benchmark_model(abi: str = "arm64-v8a", timeout_s: float = 60.0) -> Pa
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response, \
+        with urllib.request.build_opener().open(url, timeout=timeout_s) as response, \
                 open(partial, "wb") as out:
             while chunk := response.read(1 << 20):
                 out.write(chunk)

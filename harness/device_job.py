@@ -1,0 +1,270 @@
+"""One job on a phone: push the tool, model and libraries (by content), discover what the phone
+offers, run a profiling round (delegation coverage, outputs for accuracy) and then measured
+rounds of the tool while the phone's own sampler records power, temperature and memory.
+
+Runs in the harness process: the tool runs on the phone, and every call to it has a timeout.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devices.android import WORK_DIR, AndroidDevice
+from harness import device_commands as cmds
+from harness import stats
+from harness.backends import BackendSpec
+from harness.errors import BackendUnavailable, DeviceError, DeviceLost, NpubenchError, ToolError
+from harness.settings import MeasureSettings
+from harness.tools import ToolConfig, check_abi
+
+QNN_LIBS = ("libQnnTFLiteDelegate.so", "libQnnHtp.so", "libQnnHtpPrepare.so", "libQnnSystem.so")
+
+
+@dataclass
+class DeviceJobOptions:
+    require_npu: bool = False
+    measure_power: bool = True
+    cooldown_c: float = 40.0
+    cooldown_timeout_s: float = 60.0
+
+
+class DelegateFailed(ToolError):
+    kind = "delegate"
+    infrastructure = False
+
+
+def local_tool(device: AndroidDevice, tools: ToolConfig, name: str, work: Path) -> Path:
+    """The tool binary to push: the configured one, or for a simulated phone the stub that its
+    emulated tool answers to. None configured on a real phone is a BackendUnavailable."""
+    path = tools.get(name)
+    if path is not None:
+        return path
+    if device.info().simulated:
+        return _stub(name, work, device.info().abi or "arm64-v8a")
+    raise BackendUnavailable(
+        f"no {name} configured for the phone",
+        hint="run `npubench tools fetch` (benchmark_model), or pass --tool "
+             f"{name}=PATH to an Android build",
+    )
+
+
+def _stub(name: str, work: Path, abi: str) -> Path:
+    from devices.sim.tools.stub import stub_binary
+
+    machine = {"arm64-v8a": "aarch64", "armeabi-v7a": "arm", "x86_64": "x86_64"}.get(abi, abi)
+    path = work / "sim-stubs" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = stub_binary(name, machine)
+    if not path.exists() or path.read_bytes() != data:
+        path.write_bytes(data)
+    return path
+
+
+def qnn_files(device: AndroidDevice, tools: ToolConfig, work: Path) -> list[Path]:
+    """The QNN HTP libraries for this phone's Hexagon version (DEVICE_TOOLS.md 4.1)."""
+    npu = device.info().npu or ""
+    match = re.search(r"v(\d\d)", npu)
+    version = match[1] if match else None
+    names = list(QNN_LIBS)
+    if version:
+        names += [f"libQnnHtpV{version}Stub.so", f"libQnnHtpV{version}Skel.so"]
+    sdk = tools.get("qnn_sdk")
+    if sdk is None:
+        if device.info().simulated:
+            return [_stub(n, work, device.info().abi or "arm64-v8a") for n in names]
+        raise BackendUnavailable("the QNN delegate needs Qualcomm's QAIRT SDK",
+                                 hint="pass --tool qnn_sdk=PATH_TO_QAIRT")
+    found = []
+    for n in names:
+        candidates = [sdk / "lib" / "aarch64-android" / n,
+                      sdk / "lib" / f"hexagon-v{version}" / "unsigned" / n]
+        path = next((c for c in candidates if c.exists()), None)
+        if path is None:
+            raise BackendUnavailable(f"{n} is not in the QNN SDK at {sdk}")
+        found.append(path)
+    return found
+
+
+class PhoneJob:
+    """Everything one (workload, backend) needs on one phone."""
+
+    def __init__(self, device: AndroidDevice, model: Path, backend: BackendSpec,
+                 settings: MeasureSettings, tools: ToolConfig, work: Path, log: Path,
+                 options: DeviceJobOptions, input_specs: dict | None = None):
+        self.device = device
+        self.model = model
+        self.backend = backend
+        self.settings = settings
+        self.tools = tools
+        self.work = work
+        self.log = log
+        self.options = options
+        self.input_specs = input_specs or {}
+        self.token = secrets.token_hex(3)
+        self.pid_file = f"{WORK_DIR}/tool-{self.token}.pid"
+        self.tool_wall_s = 0.0
+        """Wall time of the tool's own invocations (the rest of a job is the harness's)."""
+
+    # --- preparation -----------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        device = self.device
+        self.tool_name = cmds.tool_for(self.backend)
+        tool = local_tool(device, self.tools, self.tool_name, self.work)
+        abis = [device.info().abi] + device.getprops().get("ro.product.cpu.abilist",
+                                                           "").split(",")
+        check_abi(tool, [a for a in abis if a], self.tool_name)
+        self.tool_remote = device.push_by_content(tool, mode=0o755).remote
+        self.model_remote = device.push_by_content(self.model).remote
+        self.qnn_dir = None
+        if self.backend.accelerator == "qnn-htp":
+            self.qnn_dir = device.push_folder_by_content(qnn_files(device, self.tools,
+                                                                   self.work), mode=0o755)
+        self.nnapi_accelerator = None
+        if self.backend.base == "tflite:nnapi":
+            self.nnapi_accelerator = self._nnapi_accelerator()
+
+    def _nnapi_accelerator(self) -> str | None:
+        """Asked of the phone once (benchmark_model prints the list), then chosen by the SoC
+        catalogue's preference: never hard-coded."""
+        cache = getattr(self.device, "_nnapi_available", None)
+        if cache is None:
+            from devices import soc
+
+            inv = cmds.benchmark_model(self.model_remote, BackendSpec("tflite", "nnapi"),
+                                       threads=1, num_runs=1, min_secs=0, warmup_runs=0)
+            parsed, _ = self._run_tool(inv, timeout_s=60)
+            cache = parsed.get("nnapi_accelerators") or []
+            entry = soc.lookup(self.device.getprops())
+            self.device._nnapi_available = cache
+            self.device._nnapi_preferred = entry.nnapi_accelerators if entry else ()
+        return cmds.choose_nnapi_accelerator(cache, self.device._nnapi_preferred)
+
+    # --- running the tool ------------------------------------------------------------------
+
+    def invocation(self, *, runs: int, min_secs: float, warmup_runs: int, profiling: bool,
+                   inputs=None, output_file=None) -> cmds.ToolInvocation:
+        threads = self.backend.options.get("threads") or 4
+        if self.backend.runtime == "tflite":
+            return cmds.benchmark_model(
+                self.model_remote, self.backend, threads=threads, num_runs=runs,
+                min_secs=min_secs, warmup_runs=warmup_runs,
+                nnapi_accelerator=self.nnapi_accelerator, qnn_dir=self.qnn_dir,
+                require_full_delegation=self.options.require_npu, op_profiling=profiling,
+                inputs=inputs, output_file=output_file)
+        return cmds.ort_perf_test(self.model_remote, self.backend, threads=threads, runs=runs,
+                                  qnn_dir=self.qnn_dir,
+                                  require_full_delegation=self.options.require_npu,
+                                  seed=self.settings.seed)
+
+    def _run_tool(self, inv: cmds.ToolInvocation, timeout_s: float) -> tuple[dict, int]:
+        from harness.parsers import parse
+
+        line = cmds.shell_line(f"{WORK_DIR}", self.tool_remote, inv, self.pid_file)
+        started = time.monotonic()
+        try:
+            result = self.device.run(line, timeout_s=timeout_s, check=False)
+        except DeviceLost:
+            raise
+        except DeviceError as exc:
+            if "timed out" in str(exc):
+                self._kill_tool()
+                raise ToolError(self.device.spec, f"{self.tool_name} did not finish within "
+                                f"{timeout_s:.0f} s and was killed on the phone") from None
+            raise
+        self.tool_wall_s += time.monotonic() - started
+        with open(self.log, "a", encoding="utf-8") as fh:
+            fh.write(f"$ {line}\n{result.text}\n[exit {result.exit_code}]\n")
+        # the Neuron build of benchmark_model prints what benchmark_model prints
+        parsed = parse("benchmark_model" if self.tool_name.startswith("benchmark_model")
+                       else self.tool_name, result.text)
+        return parsed, result.exit_code
+
+    def _kill_tool(self) -> None:
+        try:
+            self.device.run(f"kill -9 $(cat {self.pid_file}) 2>/dev/null", timeout_s=10,
+                            check=False)
+        except NpubenchError:
+            pass
+
+    def check(self, parsed: dict, code: int) -> None:
+        """A tool run that failed, or whose delegate failed to apply, is an error."""
+        delegation = parsed.get("delegation") or {}
+        failed = code != 0 or parsed.get("failed")
+        if delegation.get("status") == "failed" or (
+                failed and "delegate" in str(parsed.get("error") or "").lower()):
+            raise DelegateFailed(self.device.spec, f"{self.backend.base}: the delegate failed "
+                                 f"to apply: {parsed.get('error') or 'see the log'}")
+        if code != 0 or parsed.get("failed") or not parsed.get("latency_ms"):
+            reason = parsed.get("error") or f"exit code {code}"
+            if code in (139, 134, 136):
+                reason = f"the tool crashed (exit {code}): {reason}"
+            raise ToolError(self.device.spec, f"{self.tool_name} failed: {reason}")
+
+    # --- rounds ----------------------------------------------------------------------------
+
+    def measured_rounds(self) -> tuple[list[dict], str]:
+        """Repeat the tool until the median of the rounds' means is known to the target
+        precision, or the limits: a distribution of rounds, not one average."""
+        s = self.settings
+        rounds: list[dict] = []
+        begin = time.monotonic()
+        reason = "max_rounds"
+        while len(rounds) < s.device_rounds_max:
+            inv = self.invocation(runs=s.device_round_runs, min_secs=s.device_round_min_secs,
+                                  warmup_runs=s.device_round_warmup_runs, profiling=False)
+            parsed, code = self._run_tool(inv, timeout_s=s.job_timeout_s)
+            self.check(parsed, code)
+            rounds.append(parsed)
+            means = [r["latency_ms"]["mean"] for r in rounds]
+            if len(rounds) >= s.device_rounds_min:
+                if stats.relative_half_width(means) <= s.target_precision:
+                    reason = "precision"
+                    break
+                if time.monotonic() - begin >= s.max_seconds:
+                    reason = "max_seconds"
+                    break
+        return rounds, reason
+
+
+def summarize_rounds(rounds: list[dict]) -> dict[str, Any]:
+    """The record's latency fields from the rounds (each round's mean is one sample)."""
+    means = [r["latency_ms"]["mean"] for r in rounds]
+    iterations = sum(r["latency_ms"]["n"] for r in rounds)
+    inference_ms = sum(r["latency_ms"]["n"] * r["latency_ms"]["mean"] for r in rounds)
+    first = rounds[0]
+    return {
+        "latency_ms": stats.summarize(means),
+        "init_ms": first.get("init_ms") or first.get("session_creation_ms"),
+        "first_inference_ms": first.get("first_inference_ms"),
+        "warmup": {"iterations": None, "mean_ms": first.get("warmup_mean_ms")},
+        "iterations": iterations,
+        "measured_s": inference_ms / 1e3,
+        "samples": {"latency_ms": means,
+                    "rounds": [r["latency_ms"] for r in rounds]},
+    }
+
+
+def phone_backends(device: AndroidDevice, tools: ToolConfig) -> dict[str, str | None]:
+    """The backends worth trying on this phone's SoC, each with None when its tool is at hand
+    (configured, or emulated on a simulated phone) or the reason it is not."""
+    simulated = device.info().simulated
+    out: dict[str, str | None] = {}
+    for base, _ in device.backends().items():
+        spec = BackendSpec(*base.split(":", 1))
+        if spec.runtime == "llama":
+            continue  # llama-bench jobs come with the LLM workloads
+        tool = cmds.tool_for(spec)
+        if tools.get(tool) is None and not simulated:
+            out[base] = (f"no {tool} for the phone: run `npubench tools fetch` or pass "
+                         f"--tool {tool}=PATH")
+        elif spec.accelerator == "qnn-htp" and tools.get("qnn_sdk") is None and not simulated:
+            out[base] = "the QNN delegate needs Qualcomm's QAIRT SDK: --tool qnn_sdk=PATH"
+        else:
+            out[base] = None
+    return out

@@ -1,0 +1,137 @@
+"""Run one planned job on a phone and return its result fields (the host's counterpart is
+``harness.host_job``): preparation, a profiling round (delegation, outputs for accuracy), and
+measured rounds under the phone's own telemetry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from devices.android import WORK_DIR
+from harness import accuracy
+from harness.device_job import DelegateFailed, DeviceJobOptions, PhoneJob, summarize_rounds
+from harness.errors import NpubenchError
+from harness.settings import MeasureSettings
+from harness.tools import ToolConfig
+from harness.worker import run_isolated
+
+
+def run_device_job(job, model_path: Path, settings: MeasureSettings, run_dir: Path,
+                   log: Path, tools: ToolConfig, options: DeviceJobOptions) -> dict[str, Any]:
+    phone = PhoneJob(job.device, model_path, job.backend, settings, tools, run_dir / "work",
+                     log, options, dict(job.workload.inputs))
+    try:
+        return _run(job, phone, settings, options)
+    except NpubenchError as exc:
+        status = "skipped" if exc.kind == "unavailable" else "failed"
+        return {"status": status, "error": exc.as_record()}
+
+
+def _run(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOptions) -> dict:
+    phone.prepare()
+    inputs, reference, accuracy_block = _accuracy_inputs(job, phone, settings)
+    out_file = f"{WORK_DIR}/outputs-{phone.token}.bin" if inputs else None
+    probe_inv = phone.invocation(runs=3, min_secs=0, warmup_runs=1, profiling=True,
+                                 inputs=inputs, output_file=out_file)
+    probe, code = phone._run_tool(probe_inv, timeout_s=settings.job_timeout_s)
+    phone.check(probe, code)
+    delegation = delegation_block(probe, probe_inv)
+    if options.require_npu and probe_inv.accelerator == "npu" and delegation["fallback"]:
+        raise DelegateFailed(phone.device.spec, f"{job.backend.base}: only "
+                             f"{delegation['nodes_delegated']} of {delegation['nodes_total']} "
+                             "nodes ran on the NPU and --require-npu was given")
+    if out_file:
+        accuracy_block = _compare_outputs(phone, out_file, reference)
+
+    from devices.phone_steps import prepare_power_measurement
+
+    with prepare_power_measurement(
+            phone.device, measure_power=options.measure_power, cooldown_c=options.cooldown_c,
+            cooldown_timeout_s=options.cooldown_timeout_s,
+            idle_s=settings.idle_baseline_s, pid_file=phone.pid_file) as telemetry:
+        with telemetry.active():
+            rounds, stop_reason = phone.measured_rounds()
+        summary = summarize_rounds(rounds)
+        telemetry.set_work(summary["iterations"], summary["measured_s"])
+    tele = telemetry.result or {}
+
+    validity_reasons = list(tele.get("validity_reasons") or [])
+    if len(rounds) < settings.device_rounds_min:
+        validity_reasons.append(f"{len(rounds)} rounds, fewer than {settings.device_rounds_min}")
+    samples = summary.pop("samples")
+    samples["telemetry"] = tele.get("samples") or []
+    return {
+        "status": "ok",
+        "error": None,
+        "validity": "semivalid" if validity_reasons else "valid",
+        "validity_reasons": validity_reasons,
+        "library": phone.tool_name,
+        "library_version": None,
+        "runtime_details": {"command": probe_inv.args, "env": probe_inv.env,
+                            "nnapi_accelerator": phone.nnapi_accelerator,
+                            "nnapi_accelerators_available":
+                                getattr(phone.device, "_nnapi_available", None)},
+        "tool": {"name": phone.tool_name, "path_on_device": phone.tool_remote,
+                 "rounds": len(rounds), "wall_s": round(phone.tool_wall_s, 3)},
+        **summary,
+        "stop_reason": stop_reason,
+        "inference_s": summary["measured_s"],
+        "memory_peak_mb": tele.get("memory_peak_mb") or probe.get("memory_overall_mb"),
+        "memory_source": tele.get("memory_source") or (
+            "benchmark_model's footprint delta (approximate)"
+            if probe.get("memory_overall_mb") else None),
+        "power": tele.get("power"),
+        "power_missing_reason": tele.get("power_missing_reason"),
+        "thermal": tele.get("thermal"),
+        "thermal_missing_reason": tele.get("thermal_missing_reason"),
+        "delegation": delegation,
+        "accuracy": accuracy_block,
+        "samples": {**samples, "ops": probe.get("ops") or []},
+    }
+
+
+def delegation_block(parsed: dict, inv) -> dict[str, Any]:
+    """Coverage from the tool's delegate lines / op profile; a fallback is an NPU or GPU
+    backend whose graph did not run wholly on its delegate."""
+    found = parsed.get("delegation") or {}
+    status = found.get("status") or ("not reported" if inv.delegate else "none")
+    fallback = bool(inv.delegate) and status in ("partial", "none", "not reported")
+    return {
+        "delegate": found.get("delegate") or inv.delegate,
+        "nodes_total": found.get("nodes_total"),
+        "nodes_delegated": found.get("nodes_delegated"),
+        "kernels": found.get("kernels"),
+        "status": status,
+        "fallback": fallback,
+        "expected": inv.accelerator,
+    }
+
+
+def _accuracy_inputs(job, phone: PhoneJob, settings: MeasureSettings):
+    """Seeded inputs pushed to the phone and the host's reference outputs on them (TFLite
+    only: onnxruntime_perf_test cannot dump outputs)."""
+    if job.backend.runtime != "tflite":
+        return None, None, {"max_abs_error": None, "cosine_similarity": None,
+                            "missing_reason": "onnxruntime_perf_test cannot dump outputs"}
+    ref = run_isolated(accuracy.reference, {"model_path": str(phone.model),
+                                            "inputs": phone.input_specs, "seed": settings.seed},
+                       timeout_s=120, log_path=phone.log)
+    if ref.get("status") != "ok":
+        reason = (ref.get("error") or {}).get("message", "the host reference failed")
+        return None, None, {"max_abs_error": None, "cosine_similarity": None,
+                            "missing_reason": f"no CPU reference on the host: {reason}"}
+    files = accuracy.write_inputs(phone.work / f"inputs-{phone.token}", ref["inputs"])
+    inputs = []
+    for (name, shape, _raw), path in zip(ref["inputs"], files, strict=True):
+        remote = phone.device.push_by_content(path).remote
+        inputs.append((name, shape, remote))
+    return inputs, ref["outputs"], None
+
+
+def _compare_outputs(phone: PhoneJob, out_file: str, reference) -> dict[str, Any]:
+    local = phone.work / f"outputs-{phone.token}.bin"
+    phone.device.pull(out_file, local)
+    phone.device.run(f"rm -f {out_file}", check=False)
+    result = accuracy.compare(reference, local.read_bytes())
+    local.unlink(missing_ok=True)
+    return result
