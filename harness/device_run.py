@@ -85,6 +85,8 @@ def _run(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOpti
         "thermal": tele.get("thermal"),
         "thermal_missing_reason": tele.get("thermal_missing_reason"),
         "delegation": delegation,
+        "telemetry": tele.get("telemetry"),
+        "preconditions": tele.get("preconditions"),
         "accuracy": accuracy_block,
         "samples": {**samples, "ops": probe.get("ops") or []},
     }

@@ -46,7 +46,7 @@ def finish_record(record: dict[str, Any], result: dict[str, Any]) -> dict[str, A
         record[key] = result.get(key)
     if "power" in result:  # a phone job measured its own power and temperature
         for key in ("power", "power_missing_reason", "thermal", "thermal_missing_reason",
-                    "tool", "iterations", "accuracy"):
+                    "tool", "iterations", "accuracy", "telemetry", "preconditions"):
             record[key] = result.get(key)
     else:
         record.update(power_fields(result.get("telemetry"), result))
