@@ -196,10 +196,14 @@ class PhoneJob:
         """A tool run that failed, or whose delegate failed to apply, is an error."""
         delegation = parsed.get("delegation") or {}
         failed = code != 0 or parsed.get("failed")
-        if delegation.get("status") == "failed" or (
-                failed and "delegate" in str(parsed.get("error") or "").lower()):
+        error = str(parsed.get("error") or "")
+        if "Disallowed CPU fallback" in error:
+            raise DelegateFailed(self.device.spec, f"{self.backend.base}: part of the graph "
+                                 "would run on the CPU and full delegation was required "
+                                 f"({error})")
+        if delegation.get("status") == "failed" or (failed and "delegate" in error.lower()):
             raise DelegateFailed(self.device.spec, f"{self.backend.base}: the delegate failed "
-                                 f"to apply: {parsed.get('error') or 'see the log'}")
+                                 f"to apply: {error or 'see the log'}")
         if code != 0 or parsed.get("failed") or not parsed.get("latency_ms"):
             reason = parsed.get("error") or f"exit code {code}"
             if code in (139, 134, 136):
