@@ -145,3 +145,21 @@ def test_charging_that_cannot_be_suspended_leaves_power_missing(phone, tmp_path)
     assert "suspend" in record["power_missing_reason"]
     assert record["thermal"] is not None  # temperatures are still measured
     assert not charging_suspended(phone)
+
+
+def test_tool_missing_on_a_real_phone_is_a_skip_that_says_what_to_do(sim_phone, adb_home,
+                                                                       tmp_path):
+    sim = sim_phone("sm8650")
+    host, port = sim.address
+    # the same phone, seen as a real one: nothing is emulated for it, so it needs real tools
+    device = AndroidDevice(AdbShellTransport("tcp", host, port), f"tcp:{host}:{port}",
+                           simulated=False).connect()
+    try:
+        records, _ = run(device, tmp_path, ["tflite:xnnpack", "ort:cpu", "tflite:qnn-htp"])
+    finally:
+        device.close()
+    by_backend = {r["backend"]["accelerator"]: r for r in records}
+    assert all(r["status"] == "skipped" for r in records)
+    assert "npubench tools fetch" in by_backend["xnnpack"]["error"]["message"]
+    assert "QAIRT" in by_backend["qnn-htp"]["error"]["message"] or \
+        "benchmark_model" in by_backend["qnn-htp"]["error"]["message"]
