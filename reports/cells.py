@@ -16,7 +16,9 @@ DASH = "—"
 @dataclass
 class Cell:
     """One ``<td>``: ``text`` shown, ``sort`` (number or string) used by the sortable table,
-    ``title`` as a tooltip, ``note`` a footnote number, ``lines`` small text under the value."""
+    ``title`` as a tooltip, ``note`` a footnote number, ``lines`` small text under the value,
+    ``badge`` a label beside it (``badge_cls`` ``sim`` or ``warn``); ``wrap`` lets the badge go
+    under the value and aligns the cell left."""
 
     text: str
     sort: float | str | None = None
@@ -25,6 +27,8 @@ class Cell:
     note: int | None = None
     lines: list[str] = field(default_factory=list)
     badge: str | None = None
+    badge_cls: str = "sim"
+    wrap: bool = False
 
 
 def is_number(value: Any) -> bool:
@@ -89,6 +93,97 @@ def parse_time(text: Any) -> datetime | None:
         return datetime.fromisoformat(text)
     except ValueError:
         return None
+
+
+def fmt_sci(value: Any) -> str:
+    """Short scientific form: ``6.3e-5``, ``1.2e+3``; ``0`` for zero."""
+    if not is_number(value):
+        return DASH
+    if value == 0:
+        return "0"
+    mantissa, _, exponent = f"{value:.1e}".partition("e")
+    sign, digits = exponent[0], exponent[1:].lstrip("0") or "0"
+    return f"{mantissa}e{sign}{digits}"
+
+
+def is_true(value: Any) -> bool:
+    """A flag from a record: True, a non-zero number or a word other than false/no/none."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "no", "none", "0")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    try:
+        return bool(value)
+    except (TypeError, ValueError):
+        return False
+
+
+def delegation_text(status: Any, delegated: Any, total: Any) -> str:
+    """``full 164/164``, ``partial 42/61``, ``not reported``."""
+    counts = f"{int(delegated)}/{int(total)}" if is_number(delegated) and is_number(total) else ""
+    return " ".join(p for p in (str(status) if status else "", counts) if p) or DASH
+
+
+def delegation_cell(present: bool, *, delegate: Any, status: Any, delegated: Any, total: Any,
+                    kernels: Any, expected: Any, fallback: Any) -> Cell:
+    """How much of the graph the delegate took, with a ``CPU fallback`` badge."""
+    if not present:
+        return Cell(DASH, title="no delegate report (host job or not recorded)", wrap=True)
+    fell_back = is_true(fallback)
+    if not delegate and not fell_back:
+        text = "no delegate" if str(expected or "cpu") == "cpu" else delegation_text(
+            status, delegated, total)
+        return Cell(text, sort=text, title="the graph ran on the CPU, as the backend asks",
+                    wrap=True)
+    parts = [f"delegate {delegate}" if delegate else "delegate unknown"]
+    if is_number(delegated) and is_number(total):
+        parts.append(f"{int(delegated)} of {int(total)} nodes delegated")
+    if is_number(kernels):
+        parts.append(f"{int(kernels)} delegate kernel{'s' if kernels != 1 else ''}")
+    if expected:
+        parts.append(f"expected on the {expected}")
+    if fell_back:
+        parts.append("the rest ran on the CPU (fallback)")
+    share = float(delegated) / float(total) if (
+        is_number(delegated) and is_number(total) and total > 0) else None
+    return Cell(delegation_text(status, delegated, total), sort=share,
+                title="; ".join(parts), cls="warn" if fell_back else None,
+                badge="CPU fallback" if fell_back else None, badge_cls="warn", wrap=True)
+
+
+def accuracy_cell(present: bool, *, cosine: Any, max_abs: Any, reference: Any, outputs: Any,
+                  missing_reason: Any) -> Cell:
+    """Cosine similarity to 6 decimals, max |Δ| under it; a dash with the reason when absent."""
+    if not is_number(cosine) and not is_number(max_abs):
+        reason = missing_reason or ("outputs were not compared" if present
+                                    else "no accuracy check (host job or not recorded)")
+        return Cell(DASH, title=str(reason))
+    title = f"compared with {reference}" if reference else "compared with a CPU reference"
+    if is_number(outputs):
+        title += f"; {int(outputs)} output{'s' if outputs != 1 else ''}"
+    return Cell(
+        f"{cosine:.6f}" if is_number(cosine) else DASH,
+        sort=float(cosine) if is_number(cosine) else None,
+        title=title + "; cosine similarity and largest absolute difference",
+        lines=[f"max |Δ| {fmt_sci(max_abs)}"] if is_number(max_abs) else [],
+    )
+
+
+def thermal_cell(*, max_c: Any, throttled: Any, start_c: Any, end_c: Any, zone: Any,
+                 source: Any, missing_reason: Any) -> Cell:
+    """The hottest temperature during the job, with a ``throttled`` badge."""
+    if not is_number(max_c):
+        return Cell(DASH, title=str(missing_reason or "temperature not measured"))
+    parts = []
+    if is_number(start_c) and is_number(end_c):
+        parts.append(f"{fmt_num(start_c)} → {fmt_num(end_c)} °C")
+    parts.extend(str(p) for p in (zone, source) if p)
+    hot = is_true(throttled)
+    if hot:
+        parts.append("the phone throttled its clocks")
+    return Cell(f"{max_c:.1f}", sort=float(max_c), title="; ".join(parts) or None,
+                badge="throttled" if hot else None, badge_cls="warn",
+                cls="stack" if hot else None)
 
 
 def fmt_time(text: Any) -> str:

@@ -38,15 +38,21 @@ def build_context(run_dir: Path) -> dict[str, Any]:
     table = rows(frame)
     ok = [r for r in table if r["status"] == "ok"]
     multi_device = len({r["device_id"] for r in table}) > 1
-    summary, footnotes = summary_rows(ok)
+    extra = {name: any(r[f"has_{name}"] for r in ok)
+             for name in ("delegation", "accuracy", "thermal")}
+    extra["thermal"] = extra["thermal"] or any(cells.is_number(r["thermal_max_c"]) for r in ok)
+    summary, footnotes = summary_rows(ok, extra)
     return {
         "header": header(info, records, table),
+        "fallbacks": fallback_jobs(table),
+        "summary_columns": summary_columns(extra),
         "summary": summary,
         "footnotes": footnotes,
         "multi_device": multi_device,
         "figures": latency_figures(run_dir, records, table, multi_device),
         "problems": problem_rows(table),
         "details": detail_rows(table),
+        "detail_extra": detail_extra(ok),
         "llm": llm_rows(ok) if has_llm_fields(frame) else [],
         "environment": environment(info, records),
         "simulated_note": SIMULATED_NOTE,
@@ -99,11 +105,55 @@ def _job_sort_key(row: dict[str, Any]) -> tuple:
     )
 
 
-def summary_rows(ok: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
-    """One row per ok job and the footnotes (reasons energy is missing), numbered from 1."""
+def fallback_jobs(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Jobs whose delegate left part (or all) of the graph to the CPU."""
+    return [
+        {"job_id": r["job_id"] or DASH, "simulated": r["simulated"],
+         "coverage": cells.delegation_text(r["delegation_status"], r["nodes_delegated"],
+                                           r["nodes_total"])}
+        for r in sorted(table, key=_job_sort_key)
+        if cells.is_true(r["delegation_fallback"])
+    ]
+
+
+SUMMARY_COLUMNS: tuple[tuple[str, str | None], ...] = (
+    ("Workload", None), ("Backend", None), ("Device", None), ("Median ms", None),
+    ("p90 ms", None), ("CI95 of median ms", None), ("n", None), ("Init ms", None),
+    ("First inference ms", None), ("Peak memory MB", None), ("Energy mJ/inference", None),
+)
+EXTRA_COLUMNS: dict[str, tuple[str, str]] = {
+    "thermal": ("Max °C", "hottest CPU/SoC temperature while the job ran"),
+    "delegation": ("Delegation", "graph nodes the delegate took: delegated/total"),
+    "accuracy": ("Accuracy vs CPU", "cosine similarity of the outputs with a CPU reference "
+                 "run on the same inputs, and the largest absolute difference"),
+}
+
+
+def summary_columns(extra: dict[str, bool]) -> list[tuple[str, str | None]]:
+    """``(header, tooltip)`` of the summary table; the phone columns only when some job has
+    their field."""
+    columns = list(SUMMARY_COLUMNS)
+    if extra.get("thermal"):
+        columns.append(EXTRA_COLUMNS["thermal"])
+    columns.append(("Speed-up vs CPU", None))
+    columns.extend(EXTRA_COLUMNS[k] for k in ("delegation", "accuracy") if extra.get(k))
+    columns.append(("Validity", None))
+    return columns
+
+
+def summary_rows(
+    ok: list[dict[str, Any]], extra: dict[str, bool] | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per ok job and the footnotes (reasons energy is missing), numbered from 1.
+    ``extra`` names the optional columns to fill (see ``summary_columns``)."""
+    extra = extra or {}
     footnotes: list[str] = []
     out = []
     for row in sorted(ok, key=_job_sort_key):
+        thermal = [_thermal_cell(row)] if extra.get("thermal") else []
+        phone = [_delegation_cell(row)] if extra.get("delegation") else []
+        if extra.get("accuracy"):
+            phone.append(_accuracy_cell(row))
         out.append(
             {
                 "simulated": row["simulated"],
@@ -124,8 +174,10 @@ def summary_rows(ok: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[s
                     cells.num_cell(row["memory_peak_mb"], title=row["memory_source"]),
                     _energy_cell(row["energy_mj_per_inference"], row["power_source"],
                                  row["power_missing_reason"], footnotes),
+                    *thermal,
                     cells.speedup_cell(row["speedup_vs_cpu"], row["speedup_baseline"],
                                        row["speedup_baseline"] == row["job_id"]),
+                    *phone,
                     _validity_cell(row),
                 ],
             }
@@ -159,6 +211,28 @@ def _energy_cell(value: Any, source: Any, reason: Any, footnotes: list[str]) -> 
     if reason not in footnotes:
         footnotes.append(reason)
     return Cell(DASH, title=reason, note=footnotes.index(reason) + 1)
+
+
+def _thermal_cell(row: dict[str, Any]) -> Cell:
+    return cells.thermal_cell(
+        max_c=row["thermal_max_c"], throttled=row["throttled"], start_c=row["thermal_start_c"],
+        end_c=row["thermal_end_c"], zone=row["thermal_hottest_zone"],
+        source=row["thermal_source"], missing_reason=row["thermal_missing_reason"])
+
+
+def _delegation_cell(row: dict[str, Any]) -> Cell:
+    return cells.delegation_cell(
+        row["has_delegation"], delegate=row["delegate"], status=row["delegation_status"],
+        delegated=row["nodes_delegated"], total=row["nodes_total"],
+        kernels=row["delegation_kernels"], expected=row["delegation_expected"],
+        fallback=row["delegation_fallback"])
+
+
+def _accuracy_cell(row: dict[str, Any]) -> Cell:
+    return cells.accuracy_cell(
+        row["has_accuracy"], cosine=row["accuracy_cosine"], max_abs=row["accuracy_max_abs_error"],
+        reference=row["accuracy_reference"], outputs=row["accuracy_outputs"],
+        missing_reason=row["accuracy_missing_reason"])
 
 
 def _validity_cell(row: dict[str, Any]) -> Cell:
@@ -266,10 +340,19 @@ def detail_rows(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
             delegation = (
                 f"{r['delegate'] or 'delegate'}: {cells.fmt_value(r['nodes_delegated'])}/"
                 f"{cells.fmt_value(r['nodes_total'])} nodes"
-                + (f", fallback {cells.fmt_value(r['delegation_fallback'])}"
-                   if r["delegation_fallback"] else "")
+                + (f" ({r['delegation_status']})" if r["delegation_status"] else "")
+                + (", CPU fallback" if cells.is_true(r["delegation_fallback"]) else "")
             )
         tool = " ".join(str(p) for p in (r["tool_name"], r["tool_version"]) if p) or DASH
+        runs = []
+        if cells.is_number(r["tool_rounds"]):
+            runs.append(f"{int(r['tool_rounds']):,} round{'s' if r['tool_rounds'] != 1 else ''}")
+        if cells.is_number(r["iterations"]):
+            runs.append(f"{int(r['iterations']):,} iterations")
+        if cells.is_number(r["tool_wall_s"]):
+            runs.append(f"{cells.fmt_num(r['tool_wall_s'])} s in the tool")
+        if runs:
+            tool = f"{tool}; {', '.join(runs)}" if tool != DASH else ", ".join(runs)
         out.append(
             {
                 "job_id": r["job_id"] or DASH,
@@ -283,10 +366,58 @@ def detail_rows(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "thermal": thermal,
                 "delegation": delegation,
                 "tool": tool,
+                "sampler": _sampler_text(r),
+                "cooldown": _cooldown_text(r),
+                "accuracy": _accuracy_text(r),
                 "files": [p for p in (r["samples_path"], r["log_path"]) if p],
             }
         )
     return out
+
+
+def detail_extra(ok: list[dict[str, Any]]) -> dict[str, bool]:
+    """Which optional columns the details table shows (only when some job has the field)."""
+    return {
+        "sampler": any(cells.is_number(r["telemetry_rate_hz"])
+                       or cells.is_number(r["telemetry_max_gap_ms"]) for r in ok),
+        "cooldown": any(r["cooldown_reached"] is not None or r["cooldown_reason"] for r in ok),
+        "accuracy": any(r["has_accuracy"] for r in ok),
+    }
+
+
+def _sampler_text(r: dict[str, Any]) -> str:
+    if not (cells.is_number(r["telemetry_rate_hz"]) or cells.is_number(r["telemetry_max_gap_ms"])):
+        return DASH
+    return (f"{cells.fmt_num(r['telemetry_rate_hz'])} Hz, "
+            f"max gap {cells.fmt_num(r['telemetry_max_gap_ms'])} ms")
+
+
+def _cooldown_text(r: dict[str, Any]) -> str:
+    if r["cooldown_reached"] is None:
+        return str(r["cooldown_reason"]) if r["cooldown_reason"] else DASH
+    threshold = (f" {cells.fmt_num(r['cooldown_threshold_c'])} °C"
+                 if cells.is_number(r["cooldown_threshold_c"]) else "")
+    text = f"waited {cells.fmt_num(r['cooldown_waited_s'])} s; "
+    if r["cooldown_reached"]:
+        return text + f"reached (below{threshold})"
+    end = f" at {cells.fmt_num(r['cooldown_end_c'])} °C" if cells.is_number(
+        r["cooldown_end_c"]) else ""
+    return text + f"NOT reached{end} (threshold{threshold})"
+
+
+def _accuracy_text(r: dict[str, Any]) -> str:
+    if not r["has_accuracy"]:
+        return DASH
+    cosine, max_abs = r["accuracy_cosine"], r["accuracy_max_abs_error"]
+    if not (cells.is_number(cosine) or cells.is_number(max_abs)):
+        return f"not compared: {r['accuracy_missing_reason'] or 'no reason recorded'}"
+    text = f"vs {r['accuracy_reference'] or 'a CPU reference'}: "
+    text += f"cosine {cosine:.6f}" if cells.is_number(cosine) else "cosine —"
+    text += f", max |Δ| {cells.fmt_sci(max_abs)}"
+    if cells.is_number(r["accuracy_outputs"]):
+        n = int(r["accuracy_outputs"])
+        text += f" over {n} output{'s' if n != 1 else ''}"
+    return text
 
 
 def llm_rows(ok: list[dict[str, Any]]) -> list[dict[str, Any]]:

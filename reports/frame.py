@@ -2,8 +2,10 @@
 
 Records are schema v1 dicts (``harness.results``). Unknown fields are ignored and missing
 optional ones become NA, so records from later harness versions (LLM fields, tools, delegation)
-still load. The speed-up of a backend is measured against the CPU backend of the same runtime
-family (``tflite:cpu`` for ``tflite:*``, ``ort:cpu`` for ``ort:*``) on the same device and workload.
+still load. Phone records add ``delegation``, ``accuracy``, ``thermal``, ``tool`` rounds,
+``iterations``, ``telemetry`` and ``preconditions``; each is optional. The speed-up of a
+backend is measured against the CPU backend of the same runtime family (``tflite:cpu`` for
+``tflite:*``, ``ort:cpu`` for ``ort:*``) on the same device and workload.
 """
 
 from __future__ import annotations
@@ -68,8 +70,27 @@ _FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("nodes_total", ("delegation", "nodes_total")),
     ("nodes_delegated", ("delegation", "nodes_delegated")),
     ("delegation_fallback", ("delegation", "fallback")),
+    ("delegation_status", ("delegation", "status")),
+    ("delegation_kernels", ("delegation", "kernels")),
+    ("delegation_expected", ("delegation", "expected")),
+    ("thermal_hottest_zone", ("thermal", "hottest_zone")),
+    ("accuracy_reference", ("accuracy", "reference")),
+    ("accuracy_max_abs_error", ("accuracy", "max_abs_error")),
+    ("accuracy_cosine", ("accuracy", "cosine_similarity")),
+    ("accuracy_outputs", ("accuracy", "outputs")),
+    ("accuracy_missing_reason", ("accuracy", "missing_reason")),
     ("tool_name", ("tool", "name")),
     ("tool_version", ("tool", "version")),
+    ("tool_rounds", ("tool", "rounds")),
+    ("tool_wall_s", ("tool", "wall_s")),
+    ("iterations", ("iterations",)),
+    ("telemetry_rate_hz", ("telemetry", "rate_hz")),
+    ("telemetry_max_gap_ms", ("telemetry", "max_gap_ms")),
+    ("cooldown_reached", ("preconditions", "cooldown", "reached")),
+    ("cooldown_waited_s", ("preconditions", "cooldown", "waited_s")),
+    ("cooldown_threshold_c", ("preconditions", "cooldown", "threshold_c")),
+    ("cooldown_end_c", ("preconditions", "cooldown", "end_c")),
+    ("cooldown_reason", ("preconditions", "cooldown", "reason")),
     ("validity", ("validity",)),
     ("error_kind", ("error", "kind")),
     ("error_message", ("error", "message")),
@@ -87,6 +108,9 @@ _DERIVED = (
     "accelerator",
     "options_key",
     "device_label",
+    "has_delegation",
+    "has_accuracy",
+    "has_thermal",
     "validity_reasons",
     "speedup_vs_cpu",
     "speedup_baseline",
@@ -141,6 +165,8 @@ def flatten_record(record: dict[str, Any], position: int = 0) -> dict[str, Any]:
     if row["backend"] is None and row["runtime"]:
         row["backend"] = f"{row['runtime']}:{row['accelerator'] or '?'}"
     row["device_label"] = device_label(record.get("device"))
+    for name in ("delegation", "accuracy", "thermal"):  # the block is there, even if empty
+        row[f"has_{name}"] = isinstance(record.get(name), dict)
     row["simulated"] = bool(row["simulated"])
     reasons = record.get("validity_reasons") or []
     row["validity_reasons"] = [str(r) for r in reasons] if isinstance(reasons, list) else [

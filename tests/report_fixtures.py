@@ -136,6 +136,91 @@ def ok_record(name: str, spec: str, median_ms: float, *, device: dict | None = N
     return record, {"latency_ms": samples, "warmup_ms": [1.1 * median_ms] * 10}
 
 
+# accelerator of a backend spec -> (delegate name the tool reports, where it should run)
+PHONE_DELEGATES = {
+    "nnapi": ("NNAPI", "npu"), "qnn-htp": ("QNN HTP", "npu"), "neuron": ("NeuronDelegate", "npu"),
+    "gpu": ("GPU", "gpu"), "cpu": (None, "cpu"), "xnnpack": (None, "cpu"),
+}
+ACCURACY_REFERENCE = "host LiteRT CPU (builtin kernels, XNNPACK off)"
+
+
+def phone_ok_record(name: str, spec: str, median_ms: float, *, device: dict | None = None,
+                    nodes_total: int | None = 61, nodes_delegated: int | None = None,
+                    delegate: str | None = None, status: str | None = None,
+                    accuracy: dict | None | str = "auto", max_c: float | None = 41.5,
+                    throttled: bool = False, rounds: int = 10, seed: int = 0,
+                    **fields: Any) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """An ok job on a (simulated) phone with the phone-only blocks: ``delegation``,
+    ``accuracy``, ``thermal``, tool rounds, ``iterations``, ``telemetry`` and
+    ``preconditions``. ``nodes_delegated`` below ``nodes_total`` makes a CPU fallback;
+    ``accuracy="auto"`` compares TFLite outputs and gives ORT its missing reason;
+    ``max_c=None`` leaves the temperature out with its reason."""
+    accelerator = spec.partition("?")[0].partition(":")[2]
+    known_delegate, expected = PHONE_DELEGATES.get(accelerator, (accelerator.upper(), "npu"))
+    delegate = delegate or known_delegate
+    if delegate:
+        delegated = nodes_total if nodes_delegated is None else nodes_delegated
+        status = status or ("full" if delegated == nodes_total else
+                            "none" if delegated == 0 else "partial")
+        delegation = {"delegate": delegate, "nodes_total": nodes_total,
+                      "nodes_delegated": delegated, "kernels": 1 if delegated else 0,
+                      "status": status, "fallback": status != "full", "expected": expected}
+    else:
+        delegation = {"delegate": None, "nodes_total": None, "nodes_delegated": None,
+                      "kernels": None, "status": status or "none", "fallback": False,
+                      "expected": "cpu"}
+    if accuracy == "auto":
+        accuracy = (
+            {"reference": ACCURACY_REFERENCE, "max_abs_error": 6.3e-05,
+             "cosine_similarity": 0.99999, "outputs": 2}
+            if not spec.startswith("ort:") else
+            {"max_abs_error": None, "cosine_similarity": None,
+             "missing_reason": "onnxruntime_perf_test cannot dump outputs"})
+    thermal = None if max_c is None else {
+        "source": "thermal_zone (cpu-0-0)", "start_c": 36.5, "end_c": max_c - 0.5,
+        "max_c": max_c, "hottest_zone": "cpu-0-0", "throttled": throttled}
+    record, samples = ok_record(
+        name, spec, median_ms, device=device or sim_phone_device(), seed=seed,
+        thermal=thermal, thermal_missing_reason=None if thermal else (
+            "no readable CPU/SoC thermal zone (permission denied)"),
+        power_missing_reason="charging over USB could not be suspended (no root)",
+        delegation=delegation, accuracy=accuracy)
+    n = record["latency_ms"]["n"]
+    record.update(
+        tool={"name": "benchmark_model", "version": "2.16 (simulated)",
+              "path_on_device": "/data/local/tmp/npubench/benchmark_model",
+              "rounds": rounds, "wall_s": 2.8},
+        iterations=n,
+        telemetry={"clock": "device uptime", "window_s": [100.0, 103.2], "n": 80,
+                   "rate_hz": 24.8, "max_gap_ms": 61.2, "reasons": []},
+        preconditions={"cooldown": {"applied": True, "reason": None, "reached": True,
+                                    "waited_s": 12.4, "threshold_c": 40.0, "start_c": 43.2,
+                                    "end_c": 39.6, "hottest_zone": "cpu-0-0"}},
+    )
+    record.update(fields)
+    return record, samples
+
+
+def phone_jobs() -> list[Any]:
+    """A simulated phone run: full, partial and no delegation, a throttled job, ORT without
+    an accuracy check, a job without temperature, and one host job beside them."""
+    return [
+        ok_record("mobilenet_v2", "tflite:cpu", 31.0, seed=3),
+        phone_ok_record("mobilenet_v2", "tflite:cpu", 48.0, seed=7),
+        phone_ok_record("mobilenet_v2", "tflite:gpu", 9.5, seed=9, nodes_total=66),
+        phone_ok_record("mobilenet_v2", "tflite:nnapi", 6.1, seed=10, nodes_delegated=42,
+                        throttled=True, max_c=47.8),
+        phone_ok_record("mobilenet_v2", "ort:nnapi", 7.2, seed=11, nodes_total=164),
+        phone_ok_record("mobilenet_v2", "tflite:qnn-htp", 1.9, seed=12, nodes_total=164,
+                        max_c=None),
+        phone_ok_record("face_detection_short_range", "tflite:neuron", 1.4, seed=13,
+                        nodes_total=110, nodes_delegated=0),
+        failed_record("mobilenet_v2", "tflite:gpu?precision=fp16", "runtime",
+                      "Failed to apply delegate: OpenCL library not found",
+                      device=sim_phone_device()),
+    ]
+
+
 def failed_record(name: str, spec: str, kind: str, message: str, *,
                   infrastructure: bool = False, **fields: Any) -> dict[str, Any]:
     error = {"kind": kind, "message": message, "infrastructure": infrastructure}
@@ -199,10 +284,9 @@ def demo_jobs() -> list[Any]:
         ok_record("mobilenet_v2", "tflite:cpu", 48.0, device=phone, seed=7, power=None,
                   thermal=thermal, power_missing_reason="charging over USB could not be "
                   "suspended (no root)"),
-        ok_record("mobilenet_v2", "tflite:qnn-htp", 1.9, device=phone, seed=8,
-                  power=phone_power, thermal=thermal,
-                  delegation={"delegate": "QNN HTP", "nodes_total": 66, "nodes_delegated": 64,
-                              "fallback": "CPU"}),
+        phone_ok_record("mobilenet_v2", "tflite:qnn-htp", 1.9, device=phone, seed=8,
+                        power=phone_power, power_missing_reason=None, nodes_total=66,
+                        nodes_delegated=64),
         skipped_record("mobilenet_v2", "ort:cuda",
                        "ort:cuda: CUDAExecutionProvider is not installed (onnxruntime has "
                        "CPUExecutionProvider only)"),
@@ -219,10 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     from reports.html import write_report
 
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m reports.demo OUT_DIR", file=sys.stderr)
+    if len(args) not in (1, 2) or args[1:] not in ([], ["phone"]):
+        print("usage: python tests/report_fixtures.py OUT_DIR [phone]", file=sys.stderr)
         return 1
-    run_dir = write_run(Path(args[0]), demo_jobs())
+    run_dir = write_run(Path(args[0]), phone_jobs() if args[1:] else demo_jobs())
     print(write_report(run_dir))
     return 0
 
