@@ -90,6 +90,48 @@ def qnn_files(device: AndroidDevice, tools: ToolConfig, work: Path) -> list[Path
     return found
 
 
+def fix_onnx_input_shapes(model: Path, input_specs: dict, out_dir: Path) -> Path:
+    """A copy of an ONNX model whose dynamic input dimensions are fixed to the workload's
+    input shapes (onnxruntime_perf_test's random inputs make every free dimension 1, and
+    unnamed ones cannot be set with -f). The model itself is returned when nothing is free."""
+    import hashlib
+
+    import onnx
+
+    proto = onnx.load(str(model), load_external_data=False)
+    initializers = {i.name for i in proto.graph.initializer}
+    changed = False
+    for value in proto.graph.input:
+        if value.name in initializers:
+            continue
+        shape = getattr(input_specs.get(value.name), "shape", None)
+        dims = value.type.tensor_type.shape.dim
+        for index, dim in enumerate(dims):
+            if dim.HasField("dim_value") and dim.dim_value > 0:
+                continue
+            size = shape[index] if shape is not None and index < len(shape) else (
+                1 if index == 0 else None)
+            if size is None:
+                continue  # perf_test will make it 1; the record's model is still the same
+            dim.Clear()
+            dim.dim_value = int(size)
+            changed = True
+    if not changed:
+        return model
+    data = proto.SerializeToString()
+    try:  # fixed shapes must still pass ONNX Runtime's type inference (an LSTM may not)
+        import onnxruntime
+
+        onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    except Exception:
+        return model
+    out = out_dir / f"fixed-{hashlib.sha256(data).hexdigest()[:12]}" / model.name
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+    return out
+
+
 class PhoneJob:
     """Everything one (workload, backend) needs on one phone."""
 
@@ -120,7 +162,10 @@ class PhoneJob:
                                                            "").split(",")
         check_abi(tool, [a for a in abis if a], self.tool_name)
         self.tool_remote = device.push_by_content(tool, mode=0o755).remote
-        self.model_remote = device.push_by_content(self.model).remote
+        model = self.model
+        if self.backend.runtime == "ort":
+            model = fix_onnx_input_shapes(self.model, self.input_specs, self.work)
+        self.model_remote = device.push_by_content(model).remote
         self.qnn_dir = None
         if self.backend.accelerator == "qnn-htp":
             self.qnn_dir = device.push_folder_by_content(qnn_files(device, self.tools,
