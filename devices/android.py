@@ -240,17 +240,20 @@ class AndroidDevice:
             return PushResult(remote, 0)
         return PushResult(remote, self.push(local, remote, mode=mode, progress=progress))
 
-    def push_folder_by_content(self, files: Sequence[Path], mode: int = 0o644) -> str:
-        """Push files that must sit together in one folder (a delegate and its libraries);
-        the folder is named by the content of them all, and unchanged files are not sent."""
+    def push_folder_by_content(self, files: Sequence[Path] | dict[str, Path],
+                               mode: int = 0o644) -> str:
+        """Push files that must sit together in one folder (a delegate and its libraries, a
+        model and its test data): ``files`` by name, or a mapping of relative paths to files.
+        The folder is named by the content of them all; unchanged files are not sent."""
         import hashlib
 
+        named = files if isinstance(files, dict) else {f.name: f for f in files}
         combined = hashlib.sha256()
-        for file in sorted(files, key=lambda f: f.name):
-            combined.update(f"{file.name}:{self._hashes.sha256(file)};".encode())
+        for rel in sorted(named):
+            combined.update(f"{rel}:{self._hashes.sha256(named[rel])};".encode())
         folder = f"{FILES_DIR}/{combined.hexdigest()[:24]}"
-        for file in files:
-            remote = f"{folder}/{file.name}"
+        for rel, file in named.items():
+            remote = f"{folder}/{rel}"
             if self._remote_size(remote) != file.stat().st_size:
                 self.push(file, remote, mode=mode)
         return folder

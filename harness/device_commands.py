@@ -107,14 +107,17 @@ def ort_perf_test(
     require_full_delegation: bool = False,
     free_dims: dict[str, int] | None = None,
     seed: int = 0,
+    random_inputs: bool = True,
 ) -> ToolInvocation:
-    """onnxruntime_perf_test for ``backend``: random inputs (-I), a fixed count of runs."""
+    """onnxruntime_perf_test for ``backend``, a fixed count of runs; inputs random (-I) or
+    from the test_data_set_0/ folder beside the model (``random_inputs=False``)."""
     provider = {"cpu": "cpu", "nnapi": "nnapi", "qnn-htp": "qnn", "xnnpack": "xnnpack"}.get(
         backend.accelerator)
     if provider is None:
         raise BackendUnavailable(f"{backend.base}: onnxruntime_perf_test has no such provider")
-    args = ["-I", "-m", "times", "-r", str(runs), "-x", str(threads), "-y", "1",
-            "-e", provider, "-S", str(seed), "-s"]
+    args = (["-I"] if random_inputs else []) + [
+        "-m", "times", "-r", str(runs), "-x", str(threads), "-y", "1", "-e", provider,
+        "-S", str(seed), "-s"]
     env: dict[str, str] = {}
     delegate, accelerator = None, "cpu"
     if provider == "qnn":

@@ -132,6 +132,32 @@ def fix_onnx_input_shapes(model: Path, input_specs: dict, out_dir: Path) -> Path
     return out
 
 
+def onnx_test_data(model: Path, input_specs: dict, seed: int, work: Path) -> dict[str, Path]:
+    """Seeded inputs of the workload's dtype, range and values (e.g. a sample rate), written
+    as ``test_data_set_0/input_N.pb`` TensorProtos; empty when the host cannot make them."""
+    import onnxruntime
+    from onnx import numpy_helper
+
+    from workloads.inputs import TensorSpec, concrete_shape, make_inputs, specs_from_ort
+
+    try:
+        session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        specs = [TensorSpec(s.name, concrete_shape(s, input_specs.get(s.name)), s.dtype)
+                 for s in specs_from_ort(session.get_inputs())]
+        feeds = make_inputs(specs, input_specs, seed=seed)
+    except Exception:  # perf_test's own random inputs (-I) are the fallback
+        return {}
+    folder = work / f"ort-inputs-{model.stem}-{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for index, spec in enumerate(specs):
+        path = folder / f"input_{index}.pb"
+        path.write_bytes(numpy_helper.from_array(feeds[spec.name], spec.name)
+                         .SerializeToString())
+        files[f"test_data_set_0/input_{index}.pb"] = path
+    return files
+
+
 class PhoneJob:
     """Everything one (workload, backend) needs on one phone."""
 
@@ -162,10 +188,18 @@ class PhoneJob:
                                                            "").split(",")
         check_abi(tool, [a for a in abis if a], self.tool_name)
         self.tool_remote = device.push_by_content(tool, mode=0o755).remote
-        model = self.model
+        self.ort_test_data = False
         if self.backend.runtime == "ort":
             model = fix_onnx_input_shapes(self.model, self.input_specs, self.work)
-        self.model_remote = device.push_by_content(model).remote
+            data = onnx_test_data(model, self.input_specs, self.settings.seed, self.work)
+            if data:  # the model and its seeded inputs, in the layout perf_test reads
+                folder = device.push_folder_by_content({model.name: model, **data})
+                self.model_remote = f"{folder}/{model.name}"
+                self.ort_test_data = True
+            else:
+                self.model_remote = device.push_by_content(model).remote
+        else:
+            self.model_remote = device.push_by_content(self.model).remote
         self.qnn_dir = None
         if self.backend.accelerator == "qnn-htp":
             self.qnn_dir = device.push_folder_by_content(qnn_files(device, self.tools,
@@ -205,7 +239,8 @@ class PhoneJob:
         return cmds.ort_perf_test(self.model_remote, self.backend, threads=threads, runs=runs,
                                   qnn_dir=self.qnn_dir,
                                   require_full_delegation=self.options.require_npu,
-                                  seed=self.settings.seed)
+                                  seed=self.settings.seed,
+                                  random_inputs=not self.ort_test_data)
 
     def _run_tool(self, inv: cmds.ToolInvocation, timeout_s: float) -> tuple[dict, int]:
         from harness.parsers import parse

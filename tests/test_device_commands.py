@@ -66,8 +66,10 @@ def test_ort_perf_test():
     assert "-e qnn" in joined and "-r 50" in joined and "-m times" in joined
     assert "backend_path|/d/qnn/libQnnHtp.so" in joined
     assert "session.disable_cpu_ep_fallback|1" in joined
-    assert cmds.ort_perf_test("/d/m.onnx", parse_backend("ort:cpu"), threads=1,
-                              runs=5).delegate is None
+    assert "-I" in inv.args  # random inputs unless the test data is beside the model
+    plain = cmds.ort_perf_test("/d/m.onnx", parse_backend("ort:cpu"), threads=1, runs=5,
+                               random_inputs=False)
+    assert plain.delegate is None and "-I" not in plain.args
 
 
 def test_shell_line_quotes_everything():

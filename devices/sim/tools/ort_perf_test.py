@@ -156,12 +156,15 @@ class PerfTest:
         session, create_s = self._session(str(host), threads)
         if self.run_.faults.hang:
             self.run_.hang()
-        if "I" not in cfg.flags:
-            name = posixpath.basename(posixpath.dirname(self.inv.path(model_arg)))
-            out(f"there is no test data for model {name.removeprefix('test_')}\n")
-            out("Run failed:failed to initialize.\n")
-            return 255
-        feeds = self._inputs(session)
+        if "I" in cfg.flags:
+            feeds = self._inputs(session)
+        else:  # the test_data_set_N/input_N.pb layout beside the model, as the real tool reads
+            feeds = self._test_data(str(host), session)
+            if feeds is None:
+                name = posixpath.basename(posixpath.dirname(self.inv.path(model_arg)))
+                out(f"there is no test data for model {name.removeprefix('test_')}\n")
+                out("Run failed:failed to initialize.\n")
+                return 255
         if self.run_.faults.crash:
             raise Crashed()
         try:
@@ -263,6 +266,29 @@ class PerfTest:
         self.run_.proc.update(BASE_KB + self.memory.growth_kb(os.path.getsize(model_path) / 1024),
                               BASE_FILE_KB, max(threads, 1) + 2)
         return session, create_s
+
+    @staticmethod
+    def _test_data(model_host_path: str, session) -> dict[str, np.ndarray] | None:
+        """Inputs from ``test_data_set_0/input_*.pb`` (TensorProto files) next to the model."""
+        import glob
+
+        import onnx
+        from onnx import numpy_helper
+
+        folder = os.path.join(os.path.dirname(model_host_path), "test_data_set_0")
+        files = sorted(glob.glob(os.path.join(folder, "input_*.pb")),
+                       key=lambda f: int(os.path.basename(f)[6:-3] or 0))
+        if not files:
+            return None
+        names = [meta.name for meta in session.get_inputs()]
+        feeds = {}
+        for index, file in enumerate(files):
+            tensor = onnx.TensorProto()
+            with open(file, "rb") as fh:
+                tensor.ParseFromString(fh.read())
+            name = tensor.name or (names[index] if index < len(names) else str(index))
+            feeds[name] = numpy_helper.to_array(tensor)
+        return feeds
 
     def _inputs(self, session) -> dict[str, np.ndarray]:
         """``-I``: random inputs, free dimensions 1 unless ``-f name:value``; ``-S`` seeds."""
