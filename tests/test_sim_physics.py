@@ -2,6 +2,7 @@
 energy ground truth equals what the fuel gauge files report, integrated (fake clock)."""
 
 import pytest
+from fake_clock import FakeClock
 
 from devices.sim.physics import Physics
 from devices.sim.profiles import load_profile
@@ -10,20 +11,9 @@ from devices.sim.userland import Userland
 BAT = "/sys/class/power_supply/battery"
 
 
-class FakeClock:
-    def __init__(self, t: float = 500.0):
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
-
 @pytest.fixture
 def clock():
-    return FakeClock()
+    return FakeClock(500.0)
 
 
 def physics(clock, name="sm8650", seed=0):

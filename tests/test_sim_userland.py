@@ -5,6 +5,7 @@ import dataclasses
 import re
 
 import pytest
+from fake_clock import FakeClock
 
 from devices.sim.profiles import load_profile
 from devices.sim.userland import Userland
@@ -13,20 +14,9 @@ from harness.errors import ConfigError
 BAT = "/sys/class/power_supply/battery"
 
 
-class FakeClock:
-    def __init__(self, t: float = 1000.0):
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
-
 @pytest.fixture
 def clock():
-    return FakeClock()
+    return FakeClock(1000.0)
 
 
 @pytest.fixture(params=["sm8650", "mt6989"])
