@@ -14,35 +14,18 @@ REFERENCE = "host LiteRT CPU (builtin kernels, XNNPACK off)"
 
 
 def reference(job: dict[str, Any]) -> dict[str, Any]:
-    """Inputs (name, shape, dtype, bytes) and reference outputs of ``job['model_path']``."""
-    from harness.runners.tflite import load_interpreter_module
-    from workloads.inputs import TensorSpec, concrete_shape, make_inputs
+    """Inputs (name, shape, bytes) and reference outputs of ``job['model_path']``: the host's
+    own runner on ``tflite:cpu``, one thread, with the same seeded inputs."""
+    from harness.backends import parse_backend
+    from harness.runners import open_session
 
-    module, _, _ = load_interpreter_module()
-    interpreter = module.Interpreter(
-        model_path=job["model_path"], num_threads=1,
-        experimental_op_resolver_type=module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    overrides = job.get("inputs") or {}
-    details = interpreter.get_input_details()
-    specs = []
-    for d in details:
-        scale, zero = d.get("quantization", (0.0, 0))
-        spec = TensorSpec(d["name"], tuple(int(s) for s in d.get("shape_signature", d["shape"])),
-                          np.dtype(d["dtype"]), (float(scale), int(zero)) if scale else None)
-        shape = concrete_shape(spec, overrides.get(spec.name))
-        specs.append(TensorSpec(spec.name, shape, spec.dtype, spec.quantization))
-        if tuple(d["shape"]) != shape:
-            interpreter.resize_tensor_input(d["index"], list(shape))
-    interpreter.allocate_tensors()
-    inputs = make_inputs(specs, overrides, seed=job.get("seed", 0))
-    for d in interpreter.get_input_details():
-        interpreter.set_tensor(d["index"], inputs[d["name"]])
-    interpreter.invoke()
-    outputs = [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+    session = open_session(Path(job["model_path"]), parse_backend("tflite:cpu?threads=1"),
+                           job.get("inputs") or {}, job.get("seed", 0))
+    session.invoke()
     return {
         "status": "ok",
-        "inputs": [(s.name, tuple(s.shape), inputs[s.name].tobytes()) for s in specs],
-        "outputs": [(o.dtype.str, o.shape, o.tobytes()) for o in outputs],
+        "inputs": [(name, tuple(a.shape), a.tobytes()) for name, a in session.inputs.items()],
+        "outputs": [(o.dtype.str, o.shape, o.tobytes()) for o in session.outputs()],
     }
 
 

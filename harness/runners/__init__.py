@@ -23,6 +23,10 @@ class Session:
     library: str
     library_version: str
     details: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    """The seeded input arrays, by input name, in the model's input order."""
+    outputs: Callable[[], list] = list
+    """The output arrays of the last ``invoke()``."""
 
 
 def open_session(

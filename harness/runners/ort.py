@@ -12,7 +12,7 @@ from devices.host import ort_provider_name
 from harness.backends import BackendSpec
 from harness.errors import BackendUnavailable, RuntimeFailure, WorkloadError
 from harness.runners import Session
-from workloads.inputs import TensorSpec, concrete_shape, make_inputs, ort_dtype
+from workloads.inputs import TensorSpec, concrete_shape, make_inputs, specs_from_ort
 
 
 def _library() -> tuple[str, str]:
@@ -67,7 +67,7 @@ def open_ort(
             f"instead of {provider}"
         )
 
-    specs = [TensorSpec(i.name, tuple(i.shape), ort_dtype(i.type)) for i in session.get_inputs()]
+    specs = specs_from_ort(session.get_inputs())
     overrides = input_overrides or {}
     concrete = [
         TensorSpec(s.name, concrete_shape(s, overrides.get(s.name)), s.dtype) for s in specs
@@ -78,11 +78,14 @@ def open_ort(
     def invoke() -> object:
         return run(None, feeds)
 
+    library, library_version = _library()
     return Session(
         invoke=invoke,
         init_ms=init_ms,
-        library=_library()[0],
-        library_version=_library()[1],
+        library=library,
+        library_version=library_version,
+        inputs=feeds,
+        outputs=invoke,
         details={
             "inputs": {s.name: list(s.shape) for s in concrete},
             "providers": session.get_providers(),

@@ -7,12 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from harness.backends import BackendSpec
 from harness.errors import BackendUnavailable, RuntimeFailure, WorkloadError
 from harness.runners import Session
-from workloads.inputs import TensorSpec, concrete_shape, make_inputs
+from workloads.inputs import TensorSpec, concrete_shape, make_inputs, specs_from_litert
 
 ACCELERATORS = ("cpu", "xnnpack")
 
@@ -71,15 +69,7 @@ def open_tflite(
         raise WorkloadError(
             f"{model_path.name} is not a valid TFLite model (truncated or corrupt?): {exc}"
         ) from None
-    specs = [
-        TensorSpec(
-            name=d["name"],
-            shape=tuple(int(s) for s in d.get("shape_signature", d["shape"])),
-            dtype=np.dtype(d["dtype"]),
-            quantization=_quantization(d),
-        )
-        for d in interpreter.get_input_details()
-    ]
+    specs = specs_from_litert(interpreter.get_input_details())
     overrides = input_overrides or {}
     shapes = {s.name: concrete_shape(s, overrides.get(s.name)) for s in specs}
     try:
@@ -98,22 +88,20 @@ def open_tflite(
     for detail in interpreter.get_input_details():
         interpreter.set_tensor(detail["index"], inputs[detail["name"]])
 
+    output_details = interpreter.get_output_details()
     return Session(
         invoke=interpreter.invoke,
         init_ms=init_ms,
         library=library,
         library_version=library_version,
+        inputs=inputs,
+        outputs=lambda: [interpreter.get_tensor(d["index"]) for d in output_details],
         details={
             "inputs": {s.name: list(shapes[s.name]) for s in specs},
             "op_resolver": op_resolver.name,
             "threads": threads,
         },
     )
-
-
-def _quantization(detail: dict) -> tuple[float, int] | None:
-    scale, zero_point = detail.get("quantization", (0.0, 0))
-    return (float(scale), int(zero_point)) if scale else None
 
 
 def _first_line(exc: BaseException) -> str:
