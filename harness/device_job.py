@@ -339,7 +339,7 @@ def phone_backends(device: AndroidDevice, tools: ToolConfig) -> dict[str, str | 
     (configured, or emulated on a simulated phone) or the reason it is not."""
     simulated = device.info().simulated
     out: dict[str, str | None] = {}
-    for base, _ in device.backends().items():
+    for base in device.backends():
         spec = BackendSpec(*base.split(":", 1))
         if spec.runtime == "llama":
             continue  # llama-bench jobs come with the LLM workloads

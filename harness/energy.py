@@ -43,12 +43,7 @@ def mean_power_from_energy_counter(
     samples, which holds when sampling is much faster than the wrap period (minutes to hours
     for RAPL). A step backwards without ``wrap_uj`` (a counter reset) raises ValueError.
     """
-    t = np.asarray(t_s, dtype=float)
-    e = np.asarray(energy_uj, dtype=float)
-    if t.shape != e.shape or t.ndim != 1:
-        raise ValueError("t_s and energy_uj must be 1-D sequences of the same length")
-    if len(t) < 2:
-        raise ValueError("need at least two energy counter samples")
+    t, e = _series(t_s, energy_uj, "energy_uj", "energy counter samples")
     span_s = t[-1] - t[0]
     if span_s <= 0:
         raise ValueError("energy counter samples span no time")
@@ -66,12 +61,7 @@ def integrate_power_mw(t_s: Sequence[float], power_mw: Sequence[float]) -> float
     """Energy in mJ under sampled power (mW at times ``t_s``), by the trapezoid rule."""
     from scipy.integrate import trapezoid  # lazy: scipy is slow to import
 
-    t = np.asarray(t_s, dtype=float)
-    p = np.asarray(power_mw, dtype=float)
-    if t.shape != p.shape or t.ndim != 1:
-        raise ValueError("t_s and power_mw must be 1-D sequences of the same length")
-    if len(t) < 2:
-        raise ValueError("need at least two power samples")
+    t, p = _series(t_s, power_mw, "power_mw", "power samples")
     return float(trapezoid(p, t))
 
 
@@ -86,3 +76,15 @@ def mean_power_from_samples(t_s: Sequence[float], power_mw: Sequence[float]) -> 
     if span_s <= 0:
         raise ValueError("power samples span no time")
     return integrate_power_mw(t_s, power_mw) / span_s
+
+
+def _series(t_s: Sequence[float], values: Sequence[float], name: str,
+            what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two 1-D float arrays of the same length, at least two samples long."""
+    t = np.asarray(t_s, dtype=float)
+    v = np.asarray(values, dtype=float)
+    if t.shape != v.shape or t.ndim != 1:
+        raise ValueError(f"t_s and {name} must be 1-D sequences of the same length")
+    if len(t) < 2:
+        raise ValueError(f"need at least two {what}")
+    return t, v
