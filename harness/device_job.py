@@ -260,9 +260,7 @@ class PhoneJob:
         self.tool_wall_s += time.monotonic() - started
         with open(self.log, "a", encoding="utf-8") as fh:
             fh.write(f"$ {line}\n{result.text}\n[exit {result.exit_code}]\n")
-        # the Neuron build of benchmark_model prints what benchmark_model prints
-        parsed = parse("benchmark_model" if self.tool_name.startswith("benchmark_model")
-                       else self.tool_name, result.text)
+        parsed = parse(self.tool_name, result.text)
         return parsed, result.exit_code
 
     def _kill_tool(self) -> None:

@@ -21,7 +21,9 @@ PARSERS: dict[str, Callable[[str], dict]] = {
 }
 # Spellings people type for the same tools.
 ALIASES = {"ort_perf_test": "onnxruntime_perf_test", "llama_bench": "llama-bench",
-           "benchmark-model": "benchmark_model"}
+           "benchmark-model": "benchmark_model",
+           # MediaTek's build of benchmark_model prints what benchmark_model prints
+           "benchmark_model_plus_neuron_delegate": "benchmark_model"}
 
 
 def parse(tool: str, text: str) -> dict:
