@@ -43,12 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", metavar="NAME|PATH",
                    help="a built-in suite (quick, full) or a suite YAML file; default: quick")
     p.add_argument("--workload", metavar="NAME|PATH", action="append", default=[],
-                   help="a built-in workload or a .tflite/.onnx file (repeatable)")
+                   help="a built-in workload, a .tflite/.onnx/.gguf file, or a decoder spec "
+                   "such as decoder:preset=llama_125m,layers=4,precision=int4 (repeatable)")
     p.add_argument("--backend", metavar="SPEC", action="append", default=[],
                    help="e.g. tflite:xnnpack, ort:cpu, ort:cuda?threads=2, or all (repeatable)")
     p.add_argument("--input-shape", metavar="NAME=D0,D1,...", action="append", default=[],
                    help="fix an input's dynamic dimensions, e.g. x=1,3,640,640 (repeatable)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
+    p.add_argument("--prompt-tokens", type=int, metavar="N",
+                   help="LLM workloads: prompt tokens to prefill (default 512, or the suite's)")
+    p.add_argument("--gen-tokens", type=int, metavar="N",
+                   help="LLM workloads: tokens to generate (default 128, or the suite's)")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
                    help="override a measurement setting, e.g. max_seconds=5 (repeatable)")
     p.add_argument("--out", metavar="DIR", help="results folder (default: runs/RUN_ID)")

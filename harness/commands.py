@@ -105,6 +105,10 @@ def _settings(args: Namespace, suite):
             raise ConfigError(f"--set {text!r}: {value!r} is not a number") from None
     if args.threads is not None:
         data["threads"] = args.threads
+    for flag in ("prompt_tokens", "gen_tokens"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, not {value}")
     return MeasureSettings.from_mapping(data, where="settings")
 
 
@@ -120,8 +124,12 @@ def cmd_run(args: Namespace) -> int:
     settings = _settings(args, suite)
     shapes = parse_input_shapes(args.input_shape)
     names = args.workload or list(suite.workloads)
-    workloads = [resolve_path_or_failure(n, {**suite.input_shapes.get(n, {}), **shapes})
-                 for n in names]
+    workloads = []
+    for n in names:
+        workload = resolve_path_or_failure(n, {**suite.input_shapes.get(n, {}), **shapes})
+        tokens = suite.llm_tokens.get(n, {})
+        workloads.append(workload.with_tokens(args.prompt_tokens or tokens.get("prompt_tokens"),
+                                              args.gen_tokens or tokens.get("gen_tokens")))
     backends = args.backend or list(suite.backends)
     device = resolve_device(args.device)
     try:
@@ -208,6 +216,10 @@ def _one_line(record: dict) -> str:
     from rich.markup import escape
 
     job = escape(record["job_id"])
+    if record["status"] == "ok" and record.get("decode_tokens_per_s") is not None:
+        return (f"  [green]ok[/]      {job}: TTFT {record['ttft_ms']:.1f} ms, prefill "
+                f"{record['prefill_tokens_per_s']:.1f} tok/s, decode "
+                f"{record['decode_tokens_per_s']:.1f} tok/s")
     if record["status"] == "ok":
         lat = record["latency_ms"]
         extra = "" if record["validity"] == "valid" else f" [yellow]{record['validity']}[/]"

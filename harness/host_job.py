@@ -14,9 +14,14 @@ from harness.stats import summarize
 
 def run_host_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run one (model, backend) on this host. ``job`` holds ``model_path``, ``backend``,
-    ``inputs`` (name -> InputSpec), ``settings`` (a MeasureSettings dict)."""
+    ``inputs`` (name -> InputSpec), ``settings`` (a MeasureSettings dict); an LLM job also
+    ``llm`` (see ``harness.llm_job``)."""
     from harness.runners import open_session
 
+    if job.get("llm"):
+        from harness.llm_job import run_host_llm_job
+
+        return run_host_llm_job(job)
     settings = MeasureSettings(**job["settings"])
     backend = parse_backend(job["backend"])
     rss_before_mb = _rss_mb()

@@ -91,15 +91,37 @@ def make_plan(
                 # an unusable model file: one job, which fails with the reason
                 jobs.append(Job(len(jobs), device, workload, chosen[0][0]))
                 continue
-            matching = [(b, r) for b, r in chosen if b.format == workload.format]
+            matching = _matching(device, workload, chosen)
             if not matching:
                 names = ", ".join(str(b) for b, _ in chosen)
-                jobs.append(Job(len(jobs), device, workload, chosen[0][0],
-                                f"none of the selected backends ({names}) runs "
-                                f"{workload.format} models"))
+                formats = "/".join([workload.format, *workload.alternates])
+                why = (f"none of the selected backends ({names}) runs {formats} models")
+                if workload.llm is not None and _is_phone(device):
+                    why = (f"an LLM runs on a phone through llama-bench: select a llama backend "
+                           f"(llama:cpu, llama:gpu, llama:htp), not {names}")
+                jobs.append(Job(len(jobs), device, workload, chosen[0][0], why))
                 continue
-            for backend, reason in matching:
+            for backend, reason, variant in matching:
                 spec = backend.with_options(
                     threads=threads or (4 if device.spec != "host" else host_threads))
-                jobs.append(Job(len(jobs), device, workload, spec, reason))
+                jobs.append(Job(len(jobs), device, variant, spec, reason))
     return jobs
+
+
+def _is_phone(device: Device) -> bool:
+    return getattr(device, "kind", "host") == "android"
+
+
+def _matching(device: Device, workload, chosen: list[tuple[BackendSpec, str | None]]) -> list:
+    """(backend, reason, the workload in the backend's format) for each backend that runs the
+    workload. On a phone an LLM runs only through llama-bench (onnxruntime_perf_test times
+    single forward passes, not a decode loop through a KV cache)."""
+    out = []
+    for backend, reason in chosen:
+        variant = workload.for_format(backend.format)
+        if variant is None:
+            continue
+        if variant.llm is not None and _is_phone(device) and backend.runtime != "llama":
+            continue
+        out.append((backend, reason, variant))
+    return out

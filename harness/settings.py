@@ -31,6 +31,8 @@ class MeasureSettings:
     """Inferences per round (benchmark_model --num_runs, onnxruntime_perf_test -r)."""
     device_round_min_secs: float = 0.5
     device_round_warmup_runs: int = 3
+    llm_repetitions: int = 5
+    """LLM jobs: prompt + generation repeated this many times (llama-bench's -r default)."""
     job_timeout_s: float = 300.0
     """A job's worker that runs longer than this is killed and the job recorded as failed."""
 

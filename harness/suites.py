@@ -26,6 +26,8 @@ class Suite:
     settings: MeasureSettings = field(default_factory=MeasureSettings)
     input_shapes: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
     """Per workload, input shapes fixed by the suite."""
+    llm_tokens: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per LLM workload, ``prompt_tokens`` / ``gen_tokens`` set by the suite."""
 
 
 def builtin_suite_names() -> list[str]:
@@ -66,7 +68,7 @@ def parse_suite(text: str, where: str = "suite") -> Suite:
                 f"{where}: unknown field {key!r}", hint=f"valid fields: {sorted(SUITE_FIELDS)}"
             )
     name = data.get("name") or Path(where).stem
-    workloads, shapes = _workloads(data.get("workloads"), where)
+    workloads, shapes, tokens = _workloads(data.get("workloads"), where)
     backends = data.get("backends", ["all"])
     if isinstance(backends, str):
         backends = [backends]
@@ -83,14 +85,17 @@ def parse_suite(text: str, where: str = "suite") -> Suite:
         backends=tuple(backends),
         settings=settings,
         input_shapes=shapes,
+        llm_tokens=tokens,
     )
 
 
-def _workloads(value: Any, where: str) -> tuple[list[str], dict[str, dict[str, tuple[int, ...]]]]:
+def _workloads(value: Any, where: str) -> tuple[list[str], dict, dict[str, dict[str, int]]]:
+    """Names, per-workload input shapes, per-workload LLM token counts."""
     if not isinstance(value, list) or not value:
         raise ConfigError(f"{where}: field 'workloads' must be a non-empty list")
     names: list[str] = []
     shapes: dict[str, dict[str, tuple[int, ...]]] = {}
+    tokens: dict[str, dict[str, int]] = {}
     for i, item in enumerate(value):
         if isinstance(item, str):
             names.append(item)
@@ -99,10 +104,17 @@ def _workloads(value: Any, where: str) -> tuple[list[str], dict[str, dict[str, t
             raise ConfigError(
                 f"{where}: workloads[{i}] must be a name or a mapping with 'name'"
             )
-        extra = set(item) - {"name", "input_shapes"}
+        extra = set(item) - {"name", "input_shapes", "prompt_tokens", "gen_tokens"}
         if extra:
             raise ConfigError(f"{where}: workloads[{i}]: unknown field {sorted(extra)[0]!r}")
         names.append(str(item["name"]))
+        for key in ("prompt_tokens", "gen_tokens"):
+            if key in item:
+                count = item[key]
+                if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                    raise ConfigError(f"{where}: workloads[{i}].{key} must be a positive whole "
+                                      f"number, not {count!r}")
+                tokens.setdefault(str(item["name"]), {})[key] = count
         raw = item.get("input_shapes") or {}
         try:
             shapes[str(item["name"])] = {k: tuple(int(d) for d in v) for k, v in raw.items()}
@@ -110,4 +122,4 @@ def _workloads(value: Any, where: str) -> tuple[list[str], dict[str, dict[str, t
             raise ConfigError(
                 f"{where}: workloads[{i}].input_shapes must map input names to lists of ints"
             ) from None
-    return names, shapes
+    return names, shapes, tokens

@@ -19,6 +19,14 @@ from harness.errors import ConfigError, WorkloadError
 from workloads.fetch import Wheel, WheelModel, sha256_file
 from workloads.generated import GeneratedModel, PackagedModel
 from workloads.inputs import InputSpec
+from workloads.llm_config import LlmSpec
+from workloads.llm_workloads import (
+    DecoderEntry,
+    is_decoder_spec,
+    parse_decoder_spec,
+    parse_presets,
+    preset_entries,
+)
 from workloads.user import FORMATS, inspect_user_model
 
 __all__ = ["InputSpec", "Workload", "builtin", "parse_input_shapes", "resolve"]
@@ -56,12 +64,30 @@ class Workload:
     inputs: Mapping[str, InputSpec] = field(default_factory=dict, hash=False)
     tags: tuple[str, ...] = ()
     origin: Origin | None = field(default=None, compare=False, hash=False, repr=False)
+    llm: LlmSpec | None = None
+    """Set for LLM workloads: prompt and generated tokens, the decoder's configuration."""
+    alternates: Mapping[str, Workload] = field(default_factory=dict, compare=False, hash=False,
+                                               repr=False)
+    """The same model in other formats, by format (a generated decoder's GGUF for llama.cpp)."""
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS.values():
             raise WorkloadError(f"workload {self.name}: unknown format '{self.format}'")
         object.__setattr__(self, "inputs", dict(self.inputs))  # a copy (picklable, unlike a proxy)
         object.__setattr__(self, "tags", tuple(self.tags))
+
+    def for_format(self, fmt: str) -> Workload | None:
+        """This workload in ``fmt`` (itself, or its alternate in that format), or None."""
+        return self if fmt == self.format else self.alternates.get(fmt)
+
+    def with_tokens(self, prompt: int | None, generate: int | None) -> Workload:
+        """An LLM workload with other prompt / generated token counts (None keeps one)."""
+        if self.llm is None or (prompt is None and generate is None):
+            return self
+        llm = replace(self.llm, prompt_tokens=prompt or self.llm.prompt_tokens,
+                      gen_tokens=generate or self.llm.gen_tokens)
+        return replace(self, llm=llm, alternates={k: replace(v, llm=llm)
+                                                  for k, v in self.alternates.items()})
 
     def path(self) -> Path:
         """The local model file, verified against its sha256; fetched or built if needed."""
@@ -83,6 +109,11 @@ class Workload:
                 record["sha256"] = self.origin.cached_sha256()
         if self.inputs:
             record["inputs"] = {k: v.to_record() for k, v in self.inputs.items()}
+        if self.llm is not None:
+            record["llm"] = self.llm.to_record()
+            if self.llm.config is not None:
+                record["params"] = self.llm.config.param_count()
+                record["weight_bytes"] = self.llm.config.weight_bytes(self.precision)
         return record
 
 
@@ -99,6 +130,8 @@ def resolve(
     table = builtin()
     if name_or_path in table:
         workload = table[name_or_path]
+    elif is_decoder_spec(name_or_path):
+        workload = decoder_workload(parse_decoder_spec(name_or_path, _llm_presets()))
     elif _looks_like_path(name_or_path):
         workload = _user_workload(name_or_path)
     else:
@@ -106,8 +139,8 @@ def resolve(
         raise WorkloadError(
             f"unknown workload '{name_or_path}'"
             + (f" (did you mean {', '.join(close)}?)" if close else ""),
-            hint="valid names: " + ", ".join(table) + "; or give the path of a .tflite or "
-            ".onnx file",
+            hint="valid names: " + ", ".join(table) + "; or give the path of a .tflite, .onnx "
+            "or .gguf file, or a decoder spec (decoder:preset=llama_125m,layers=4,precision=int4)",
         )
     if input_shapes:
         inputs = dict(workload.inputs)
@@ -186,11 +219,39 @@ def _looks_like_path(text: str) -> bool:
 
 def _user_workload(text: str) -> Workload:
     origin, fmt, precision = inspect_user_model(text)
+    llm = None
+    if fmt == "gguf":  # an LLM for llama-bench; its configuration from the GGUF's metadata
+        from workloads.gguf_files import read_gguf
+
+        llm = LlmSpec(config=read_gguf(origin.path).config)
     return Workload(
-        name=origin.path.stem, task="user", format=fmt, precision=precision,
-        source=origin.source, license="unknown", sha256=origin.sha256, synthetic=False,
-        description=f"user model {origin.path}", tags=("user",), origin=origin,
+        name=origin.path.stem, task="text-generation" if llm else "user", format=fmt,
+        precision=precision, source=origin.source, license="unknown", sha256=origin.sha256,
+        synthetic=False, description=f"user model {origin.path}", tags=("user",),
+        origin=origin, llm=llm,
     )
+
+
+def decoder_workload(entry: DecoderEntry) -> Workload:
+    """A generated decoder: ONNX (host, ONNX Runtime) with its GGUF alternate (llama-bench)."""
+    from workloads.gguf_files import GeneratedGguf
+    from workloads.llm_models import GeneratedDecoder
+
+    llm = LlmSpec(entry.prompt_tokens, entry.gen_tokens, entry.config)
+    onnx_origin = GeneratedDecoder(entry.name, entry.config, entry.precision, entry.seed,
+                                   entry.prompt_tokens + entry.gen_tokens)
+    gguf_origin = GeneratedGguf(entry.name, entry.config, entry.precision, entry.seed)
+    params = entry.config.param_count()
+    description = (f"{entry.description} {params / 1e6:.0f}M parameters, {entry.precision} "
+                   "weights; random weights (architecture-real, never a trained model).").strip()
+    common = dict(name=entry.name, task="text-generation", precision=entry.precision,
+                  license="Apache-2.0", synthetic=True, description=description,
+                  tags=("synthetic", "llm"), llm=llm)
+    gguf = Workload(format="gguf", source=gguf_origin.source,
+                    sha256=gguf_origin.cached_sha256(), origin=gguf_origin, **common)
+    return Workload(format="onnx", source=onnx_origin.source,
+                    sha256=onnx_origin.cached_sha256(), origin=onnx_origin,
+                    alternates={"gguf": gguf}, **common)
 
 
 # --- builtin.yaml -------------------------------------------------------------------------------
@@ -198,7 +259,7 @@ def _user_workload(text: str) -> Workload:
 
 def load_registry(text: str, where: str = "registry") -> dict[str, Workload]:
     """Parse and validate a registry document (the format of ``builtin.yaml``)."""
-    data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+    data = _load_yaml(text)
     if not isinstance(data, dict) or not isinstance(data.get("workloads"), list):
         raise ConfigError(f"{where}: expected a mapping with a 'workloads' list")
     wheels = {key: _wheel(key, value, where) for key, value in (data.get("wheels") or {}).items()}
@@ -213,7 +274,21 @@ def load_registry(text: str, where: str = "registry") -> dict[str, Workload]:
         if workload.name in table:
             raise ConfigError(f"{where}: workload '{workload.name}' is defined twice")
         table[workload.name] = workload
+    presets = parse_presets(data.get("llm_presets"), data.get("llm_precisions"), where)
+    for entry in preset_entries(presets):
+        if entry.name in table:
+            raise ConfigError(f"{where}: workload '{entry.name}' is defined twice")
+        table[entry.name] = decoder_workload(entry)
     return table
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+
+
+def _llm_presets() -> dict[str, dict[str, Any]]:
+    data = _load_yaml(BUILTIN_YAML.read_text(encoding="utf-8"))
+    return parse_presets(data.get("llm_presets"), data.get("llm_precisions"), BUILTIN_YAML.name)
 
 
 def _wheel(key: str, value: Any, where: str) -> tuple[Wheel, str]:
