@@ -5,5 +5,6 @@ Kept import-light: pandas, matplotlib and jinja2 are imported inside the functio
 * ``reports.html.write_report(run_dir, out=None)``: the HTML report of a run folder.
 * ``reports.pytest_benchmark.write_pytest_benchmark_json(run_dir, out)``: pytest-benchmark JSON.
 * ``reports.frame``: records -> DataFrame (pure); ``reports.figures``: SVG figures;
-  ``reports.context``: what the report shows; ``reports.cells``: number formatting.
+  ``reports.context``: what the report shows; ``reports.llm``: its language-model section;
+  ``reports.cells``: number formatting.
 """

@@ -11,12 +11,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 DASH = "—"
+SIMULATED_NOTE = "simulated phone — not a phone measurement"
 
 
 @dataclass
 class Cell:
     """One ``<td>``: ``text`` shown, ``sort`` (number or string) used by the sortable table,
-    ``title`` as a tooltip, ``note`` a footnote number, ``lines`` small text under the value,
+    ``title`` as a tooltip, ``note`` a footnote number (its anchor ``#<note_prefix>-<note>``),
+    ``lines`` small text under the value,
     ``badge`` a label beside it (``badge_cls`` ``sim`` or ``warn``); ``wrap`` lets the badge go
     under the value and aligns the cell left."""
 
@@ -25,6 +27,7 @@ class Cell:
     title: str | None = None
     cls: str | None = None
     note: int | None = None
+    note_prefix: str = "note"
     lines: list[str] = field(default_factory=list)
     badge: str | None = None
     badge_cls: str = "sim"
@@ -65,6 +68,37 @@ def int_cell(value: Any) -> Cell:
     if not is_number(value):
         return Cell(DASH, title="not recorded")
     return Cell(f"{int(value):,}", sort=float(value))
+
+
+def median_cell(median: Any, low: Any = None, high: Any = None, n: Any = None, *,
+                what: str = "repetitions") -> Cell:
+    """A median with its 95% confidence interval under it (when known) and ``n`` in the title."""
+    if not is_number(median):
+        return Cell(DASH, title="not recorded")
+    title = f"median of {int(n)} {what}" if is_number(n) else "median"
+    lines = []
+    if is_number(low) and is_number(high):
+        lines.append(f"CI95 {fmt_num(low)}–{fmt_num(high)}")
+        title += "; 95% confidence interval of the median under it"
+    return Cell(fmt_num(median), sort=float(median), title=title, lines=lines)
+
+
+def fmt_count(value: Any) -> str:
+    """A large count in short form: ``1.10 B``, ``124 M``, ``15.2 M``, ``850 K``."""
+    if not is_number(value):
+        return DASH
+    for scale, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= scale:
+            return f"{fmt_num(value / scale)} {unit}"
+    return f"{int(value):,}"
+
+
+def device_cell(label: Any, device_id: Any, simulated: bool) -> Cell:
+    """A device's name, with a ``simulated`` badge for the simulated phone."""
+    label = str(label or device_id or DASH)
+    if simulated:
+        return Cell(label, sort=label, title=SIMULATED_NOTE, badge="simulated")
+    return Cell(label, sort=label, title=str(device_id) if device_id else None)
 
 
 def range_cell(low: Any, high: Any, *, title: str | None = None) -> Cell:

@@ -15,9 +15,10 @@ from typing import Any
 from harness.results import RESULTS_FILE, read_records, read_run_info, read_samples
 from reports import cells
 from reports.cells import DASH, Cell
-from reports.frame import LLM_COLUMNS, device_label, has_llm_fields, records_frame, rows
+from reports.frame import device_label, records_frame, rows
+from reports.llm import is_llm_row, llm_section
 
-SIMULATED_NOTE = "simulated phone — not a phone measurement"
+SIMULATED_NOTE = cells.SIMULATED_NOTE
 
 
 def load_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -53,7 +54,8 @@ def build_context(run_dir: Path) -> dict[str, Any]:
         "problems": problem_rows(table),
         "details": detail_rows(table),
         "detail_extra": detail_extra(ok),
-        "llm": llm_rows(ok) if has_llm_fields(frame) else [],
+        "llm": llm_section(ok, multi_device),
+        "llm_in_summary": any(is_llm_row(r) for r in ok),
         "environment": environment(info, records),
         "simulated_note": SIMULATED_NOTE,
     }
@@ -164,8 +166,8 @@ def summary_rows(
                     Cell(row["backend"] or DASH, sort=row["backend"] or "",
                          title=_library_title(row)),
                     _device_cell(row),
-                    cells.num_cell(row["median_ms"]),
-                    cells.num_cell(row["p90_ms"]),
+                    cells.num_cell(row["median_ms"], title=_per_token(row)),
+                    cells.num_cell(row["p90_ms"], title=_per_token(row)),
                     cells.range_cell(row["ci95_low_ms"], row["ci95_high_ms"],
                                      title="95% confidence interval of the median"),
                     cells.int_cell(row["n"]),
@@ -185,6 +187,10 @@ def summary_rows(
     return out, footnotes
 
 
+def _per_token(row: dict[str, Any]) -> str | None:
+    return "ms per generated token (decode); see Language models" if is_llm_row(row) else None
+
+
 def _workload_title(row: dict[str, Any]) -> str:
     parts = [row["workload_format"], row["workload_precision"], row["workload_task"]]
     text = " · ".join(str(p) for p in parts if p)
@@ -198,10 +204,7 @@ def _library_title(row: dict[str, Any]) -> str | None:
 
 
 def _device_cell(row: dict[str, Any]) -> Cell:
-    label = row["device_label"] or row["device_id"] or DASH
-    if row["simulated"]:
-        return Cell(label, sort=label, title=SIMULATED_NOTE, badge="simulated")
-    return Cell(label, sort=label, title=row["device_id"])
+    return cells.device_cell(row["device_label"], row["device_id"], row["simulated"])
 
 
 def _energy_cell(value: Any, source: Any, reason: Any, footnotes: list[str]) -> Cell:
@@ -263,10 +266,12 @@ def latency_figures(
                 series.append(LatencySeries(label, samples, row["simulated"]))
             else:
                 missing.append(row["job_id"] or label)
+        llm = any(is_llm_row(row) for _record, row in by_workload[workload])
+        unit = "latency per generated token (ms)" if llm else "latency per inference (ms)"
         figures.append(
             {
                 "workload": workload,
-                "svg": latency_svg(series) if series else "",
+                "svg": latency_svg(series, unit=unit) if series else "",
                 "missing": missing,
                 "simulated": any(s.simulated for s in series),
             }
@@ -418,25 +423,6 @@ def _accuracy_text(r: dict[str, Any]) -> str:
         n = int(r["accuracy_outputs"])
         text += f" over {n} output{'s' if n != 1 else ''}"
     return text
-
-
-def llm_rows(ok: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for r in sorted(ok, key=_job_sort_key):
-        if not any(cells.is_number(r[c]) for c in LLM_COLUMNS):
-            continue
-        out.append(
-            {
-                "simulated": r["simulated"],
-                "cells": [
-                    Cell(r["workload"] or DASH, sort=r["workload"] or ""),
-                    Cell(r["backend"] or DASH, sort=r["backend"] or ""),
-                    _device_cell(r),
-                    *(cells.num_cell(r[c]) for c in LLM_COLUMNS),
-                ],
-            }
-        )
-    return out
 
 
 def environment(info: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:

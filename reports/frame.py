@@ -3,9 +3,11 @@
 Records are schema v1 dicts (``harness.results``). Unknown fields are ignored and missing
 optional ones become NA, so records from later harness versions (LLM fields, tools, delegation)
 still load. Phone records add ``delegation``, ``accuracy``, ``thermal``, ``tool`` rounds,
-``iterations``, ``telemetry`` and ``preconditions``; each is optional. The speed-up of a
-backend is measured against the CPU backend of the same runtime family (``tflite:cpu`` for
-``tflite:*``, ``ort:cpu`` for ``ort:*``) on the same device and workload.
+``iterations``, ``telemetry`` and ``preconditions``; LLM records add top-level medians
+(``ttft_ms``, ``prefill_tokens_per_s``, ``decode_tokens_per_s``, ``energy_mj_per_token``) and an
+``llm`` block (token counts, model size, distributions: ``llm_*`` columns); each is optional.
+The speed-up of a backend is measured against the CPU backend of the same runtime family
+(``tflite:cpu`` for ``tflite:*``, ``ort:cpu`` for ``ort:*``) on the same device and workload.
 """
 
 from __future__ import annotations
@@ -101,6 +103,21 @@ _FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("prefill_tokens_per_s", ("prefill_tokens_per_s",)),
     ("decode_tokens_per_s", ("decode_tokens_per_s",)),
     ("energy_mj_per_token", ("energy_mj_per_token",)),
+    ("energy_missing_reason", ("energy_missing_reason",)),
+    ("llm_prompt_tokens", ("llm", "prompt_tokens")),
+    ("llm_gen_tokens", ("llm", "gen_tokens")),
+    ("llm_repetitions", ("llm", "repetitions")),
+    ("llm_params", ("llm", "params")),
+    ("llm_weight_bytes", ("llm", "weight_bytes")),
+    ("llm_kv_cache_bytes", ("llm", "kv_cache_bytes")),
+    ("llm_load_ms", ("llm", "load_ms")),
+    ("llm_source", ("llm", "source")),
+)
+# The ``llm`` block's distributions (``harness.stats.summarize``): ``llm_<name>_<stat>`` columns.
+LLM_SUMMARIES = ("ttft_ms", "prefill_tokens_per_s", "decode_tokens_per_s", "token_latency_ms")
+LLM_STATS = ("n", "median", "p90", "p99", "ci95_low", "ci95_high")
+_FIELDS += tuple(
+    (f"llm_{name}_{stat}", ("llm", name, stat)) for name in LLM_SUMMARIES for stat in LLM_STATS
 )
 # Derived columns, added by ``flatten_record`` / ``add_speedup``.
 _DERIVED = (
@@ -111,6 +128,7 @@ _DERIVED = (
     "has_delegation",
     "has_accuracy",
     "has_thermal",
+    "has_llm",
     "validity_reasons",
     "speedup_vs_cpu",
     "speedup_baseline",
@@ -165,7 +183,7 @@ def flatten_record(record: dict[str, Any], position: int = 0) -> dict[str, Any]:
     if row["backend"] is None and row["runtime"]:
         row["backend"] = f"{row['runtime']}:{row['accelerator'] or '?'}"
     row["device_label"] = device_label(record.get("device"))
-    for name in ("delegation", "accuracy", "thermal"):  # the block is there, even if empty
+    for name in ("delegation", "accuracy", "thermal", "llm"):  # the block is there, even if empty
         row[f"has_{name}"] = isinstance(record.get(name), dict)
     row["simulated"] = bool(row["simulated"])
     reasons = record.get("validity_reasons") or []
@@ -253,5 +271,7 @@ def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def has_llm_fields(frame: pd.DataFrame) -> bool:
-    """True when any record carries an LLM metric (the report then shows its LLM section)."""
-    return bool(len(frame)) and bool(frame[list(LLM_COLUMNS)].notna().any().any())
+    """True when any record carries an LLM metric or an ``llm`` block."""
+    if not len(frame):
+        return False
+    return bool(frame[list(LLM_COLUMNS)].notna().any().any()) or bool(frame["has_llm"].any())

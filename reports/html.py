@@ -41,7 +41,8 @@ def render_report(run_dir: Path) -> str:
     from reports.context import build_context
 
     context = build_context(Path(run_dir))
-    for figure in context["figures"]:
+    llm_figures = context["llm"]["figures"] if context["llm"] else []
+    for figure in [*context["figures"], *llm_figures]:
         # Trusted: produced by reports.figures, text XML-escaped by matplotlib.
         figure["svg"] = Markup(figure["svg"])
     context["results_file"] = RESULTS_FILE

@@ -299,6 +299,104 @@ def demo_jobs() -> list[Any]:
     ]
 
 
+LLM_SOURCE = "npubench decode loop over onnxruntime (greedy, KV cache)"
+# Invented bytes per parameter of each precision (int8/int4 carry block scales).
+_BYTES_PER_PARAM = {"fp32": 4.0, "fp16": 2.0, "int8": 1.06, "int4": 0.56}
+
+
+def spread_values(median: float, reps: int, spread: float = 0.03) -> list[float]:
+    """``reps`` (odd) values around ``median`` whose median is exactly ``median``."""
+    half = reps // 2
+    return [median * (1 + spread * k / max(half, 1)) for k in range(-half, half + 1)]
+
+
+def llm_record(name: str, spec: str, decode_tok_s: float, *, precision: str = "int4",
+               params: int | None = 1_100_048_384, prompt: int = 512, gen: int = 128,
+               reps: int = 5, prefill_tok_s: float | None = None, load_ms: float = 850.0,
+               weight_bytes: int | None = None, kv_bytes: int | None = None,
+               memory_peak_mb: float | None = None, energy_mj_per_token: float | None = None,
+               energy_missing_reason: str | None = "no power sensor on this host (no RAPL "
+               "powercap, no NVIDIA GPU with NVML)", device: dict | None = None,
+               source: str = LLM_SOURCE, seed: int = 0,
+               **fields: Any) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """An ok text-generation job as the LLM contract records it: top-level medians (TTFT,
+    prefill and decode tokens/s, energy per token or its missing reason) and the ``llm`` block
+    with the distributions over ``reps`` repetitions. Decode tokens/s is exactly
+    ``decode_tok_s``; ``energy_mj_per_token`` set means power was measured."""
+    prefill_tok_s = prefill_tok_s or 12 * decode_tok_s
+    decode = spread_values(decode_tok_s, reps)
+    prefill = spread_values(prefill_tok_s, reps)
+    ttft = [prompt / rate * 1000 for rate in prefill]
+    token_ms = latency_samples(1000 / decode_tok_s, n=reps * gen | 1, spread=0.04, seed=seed)
+    if weight_bytes is None and params is not None:
+        weight_bytes = int(params * _BYTES_PER_PARAM.get(precision, 4.0))
+    if kv_bytes is None:
+        kv_bytes = 2 * 22 * 256 * (prompt + gen) * (4 if precision == "fp32" else 2)
+    if memory_peak_mb is None and weight_bytes is not None:
+        memory_peak_mb = 1.18 * (weight_bytes + kv_bytes) / 2**20 + 40
+    runtime = spec.partition(":")[0]
+    library, version, fmt = {"ort": ("onnxruntime", "1.23.2", "onnx"),
+                             "llama": ("llama.cpp", "b6000", "gguf")}.get(
+                                 runtime, (None, None, "onnx"))
+    power = None
+    if energy_mj_per_token is not None:
+        energy_missing_reason = None
+        power = {"source": "RAPL powercap (package-0)", "sample_rate_hz": 50, "idle_mw": 4100,
+                 "active_mw": 19_800, "energy_mj_per_inference": energy_mj_per_token}
+    record, samples = ok_record(name, spec, 1000 / decode_tok_s, device=device, power=power,
+                                seed=seed)
+    record.update(
+        workload=llm_workload(name, precision, fmt),
+        backend=backend(spec, library, version),
+        latency_ms=latency_summary(token_ms), init_ms=load_ms, first_inference_ms=ttft[0],
+        stop_reason="repetitions", memory_peak_mb=memory_peak_mb,
+        ttft_ms=latency_summary(ttft)["median"], prefill_tokens_per_s=prefill_tok_s,
+        decode_tokens_per_s=decode_tok_s, energy_mj_per_token=energy_mj_per_token,
+        energy_missing_reason=energy_missing_reason,
+        power_missing_reason=energy_missing_reason,
+        llm={"prompt_tokens": prompt, "gen_tokens": gen, "repetitions": reps,
+             "params": params, "weight_bytes": weight_bytes, "kv_cache_bytes": kv_bytes,
+             "load_ms": load_ms, "ttft_ms": latency_summary(ttft),
+             "prefill_tokens_per_s": latency_summary(prefill),
+             "decode_tokens_per_s": latency_summary(decode),
+             "token_latency_ms": latency_summary(token_ms), "source": source},
+    )
+    record.update(fields)
+    samples = {"latency_ms": token_ms, "ttft_ms": ttft, "decode_tokens_per_s": decode,
+               "warmup_ms": [ttft[0]]}
+    return record, samples
+
+
+def llm_jobs() -> list[Any]:
+    """An LLM run: one 1.1B model in int4 and fp16 on ort:cpu and ort:cuda (one with power),
+    a small model, a simulated phone's llama-bench job, a failed and a skipped LLM job."""
+    phone = sim_phone_device()
+    return [
+        llm_record("llama_1b_int4", "ort:cpu", 11.8, seed=1),
+        llm_record("llama_1b_fp16", "ort:cpu", 6.1, precision="fp16", seed=2),
+        llm_record("llama_1b_int4", "ort:cuda", 96.0, seed=3, energy_mj_per_token=310.0),
+        llm_record("llama_1b_fp16", "ort:cuda", 142.0, precision="fp16", seed=4,
+                   energy_mj_per_token=205.0),
+        llm_record("llama_15m_int4", "ort:cpu", 420.0, params=15_191_040, seed=5,
+                   prompt=128, gen=32),
+        llm_record("tinyllama-1.1b-q4_0.gguf", "llama:htp", 21.5, device=phone, seed=6,
+                   energy_missing_reason="charging over USB could not be suspended (no root)",
+                   source="llama-bench"),
+        failed_record("llama_1b_fp32", "ort:cpu", "workload",
+                      "llama_1b_fp32 needs about 4.6 GB (weights 4.4 GB + KV cache 0.1 GB); "
+                      "24 GB available", workload=llm_workload("llama_1b_fp32", "fp32")),
+        skipped_record("tinyllama-1.1b-q4_0.gguf", "llama:gpu",
+                       "llama:gpu: no OpenCL on this phone", device=phone,
+                       workload=llm_workload("tinyllama-1.1b-q4_0.gguf", "int4", "gguf")),
+    ]
+
+
+def llm_workload(name: str, precision: str = "int4", fmt: str = "onnx") -> dict[str, Any]:
+    """The ``workload`` block of a text-generation job."""
+    return workload(name, fmt, task="text-generation", precision=precision, synthetic=True,
+                    source=f"generated:{name}")
+
+
 def main(argv: list[str] | None = None) -> int:
     from reports.html import write_report
 
