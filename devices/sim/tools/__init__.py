@@ -1,7 +1,8 @@
-"""The benchmark tools of the simulated phone, emulated: ``benchmark_model`` (TFLite/LiteRT) and
-``onnxruntime_perf_test``. They run the model for real on the host (LiteRT / ONNX Runtime on the
-CPU) and answer in the real tools' output formats; their latencies are host latencies and their
-memory figures simulated, never a phone's.
+"""The benchmark tools of the simulated phone, emulated: ``benchmark_model`` (TFLite/LiteRT),
+``onnxruntime_perf_test`` and ``llama-bench`` (llama.cpp). They run the model for real on the host
+(LiteRT / ONNX Runtime on the CPU; for llama-bench a generated decoder of the GGUF's shape) and
+answer in the real tools' output formats; their latencies are host latencies and their memory
+figures simulated, never a phone's.
 
 A pushed file runs as one of these tools when it has the tool's name and is an ELF for one of
 the phone's ABIs (``stub.stub_binary`` makes such a file). ``Userland.tool_faults``
@@ -20,13 +21,15 @@ if TYPE_CHECKING:
 
 __all__ = ["TOOL_NAMES", "ProcInfo", "ToolFaults", "register_all", "stub_binary"]
 
-TOOL_NAMES = ("benchmark_model", "benchmark_model_plus_neuron_delegate", "onnxruntime_perf_test")
+TOOL_NAMES = ("benchmark_model", "benchmark_model_plus_neuron_delegate", "onnxruntime_perf_test",
+              "llama-bench")
 
 
 def register_all(userland: Userland) -> None:
     """Register the emulated tools with a userland (done when it is constructed)."""
-    from devices.sim.tools import benchmark_model, ort_perf_test
+    from devices.sim.tools import benchmark_model, llama_bench, ort_perf_test
 
     userland.register_tool("benchmark_model", benchmark_model.command)
     userland.register_tool("benchmark_model_plus_neuron_delegate", benchmark_model.command)
     userland.register_tool("onnxruntime_perf_test", ort_perf_test.command)
+    userland.register_tool("llama-bench", llama_bench.command)
