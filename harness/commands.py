@@ -216,10 +216,14 @@ def _one_line(record: dict) -> str:
     from rich.markup import escape
 
     job = escape(record["job_id"])
-    if record["status"] == "ok" and record.get("decode_tokens_per_s") is not None:
-        return (f"  [green]ok[/]      {job}: TTFT {record['ttft_ms']:.1f} ms, prefill "
-                f"{record['prefill_tokens_per_s']:.1f} tok/s, decode "
-                f"{record['decode_tokens_per_s']:.1f} tok/s")
+    if record["status"] == "ok" and record.get("llm"):
+        def figure(key: str, unit: str) -> str:
+            value = record.get(key)
+            return f"{value:.1f} {unit}" if value is not None else "not measured"
+
+        return (f"  [green]ok[/]      {job}: TTFT {figure('ttft_ms', 'ms')}, prefill "
+                f"{figure('prefill_tokens_per_s', 'tok/s')}, decode "
+                f"{figure('decode_tokens_per_s', 'tok/s')}")
     if record["status"] == "ok":
         lat = record["latency_ms"]
         extra = "" if record["validity"] == "valid" else f" [yellow]{record['validity']}[/]"
@@ -232,17 +236,22 @@ def _one_line(record: dict) -> str:
 def _print_summary(console, records: list[dict]) -> None:
     from rich.table import Table
 
+    llm = any(r.get("llm") for r in records)
     table = Table("workload", "backend", "status", "median ms", "p90 ms", "CI95 ms",
-                  "peak MB", title="summary")
+                  "peak MB", *(["decode tok/s"] if llm else []), title="summary")
     for r in records:
         lat = r.get("latency_ms") or {}
         ci = (f"{lat['ci95_low']:.3f}-{lat['ci95_high']:.3f}"
               if lat.get("ci95_low") is not None else "")
+        decode = r.get("decode_tokens_per_s")
         table.add_row(
             r["workload"]["name"], r["backend"]["spec"], r["status"],
             f"{lat['median']:.3f}" if lat else "", f"{lat['p90']:.3f}" if lat else "", ci,
             f"{r['memory_peak_mb']:.0f}" if r.get("memory_peak_mb") else "",
+            *([f"{decode:.1f}" if decode is not None else ""] if llm else []),
         )
+    if llm:
+        console.print("(LLM jobs: latency is per generated token)")
     console.print(table)
     counts = {s: sum(1 for r in records if r["status"] == s) for s in ("ok", "failed", "skipped")}
     console.print(", ".join(f"{n} {s}" for s, n in counts.items()))
