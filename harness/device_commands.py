@@ -1,4 +1,4 @@
-"""Command lines of the on-device tools, per backend (DEVICE_TOOLS.md sections 1, 2 and 4).
+"""Command lines of the on-device tools, per backend (DEVICE_TOOLS.md sections 1 to 4).
 Pure: names and numbers in, argument lists out; quoting happens in ``shell_line``."""
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ def tool_for(backend: BackendSpec) -> str:
                 else "benchmark_model")
     if backend.runtime == "ort":
         return "onnxruntime_perf_test"
+    if backend.runtime == "llama":
+        return "llama-bench"
     raise BackendUnavailable(f"{backend.base}: no on-device tool for runtime {backend.runtime}")
 
 
@@ -136,6 +138,55 @@ def ort_perf_test(
         args += ["-f", f"{name}:{value}"]
     args.append(model)
     return ToolInvocation("onnxruntime_perf_test", args, env, delegate, accelerator)
+
+
+LLAMA_DEVICES = {
+    # accelerator: (ggml device for -dev, the backend llama-bench names, delegate, accelerator)
+    # "none": no ggml device, so nothing is offloaded, not even the big matrix products of the
+    # prompt (llama.cpp's own Snapdragon CI runs its CPU case with --device none:
+    # ggml-org/llama.cpp scripts/snapdragon/qdc/tests/test_bench.py)
+    "cpu": ("none", "CPU", None, "cpu"),
+    # ggml-org/llama.cpp ggml/src/ggml-opencl/ggml-opencl.cpp:
+    # ggml_backend_opencl_device_get_name() returns "GPUOpenCL"; the registry is "OpenCL"
+    "gpu": ("GPUOpenCL", "OpenCL", "OpenCL", "gpu"),
+    # docs/backend/snapdragon/README.md: D=HTP0 maps to --device; the registry is "HTP"
+    "htp": ("HTP0", "HTP", "HTP", "npu"),
+}
+LLAMA_ALL_LAYERS = 99  # -ngl: more than any model's layers, as llama.cpp's scripts pass
+
+
+def llama_bench(
+    model: str,
+    backend: BackendSpec,
+    *,
+    threads: int,
+    n_prompt: int,
+    n_gen: int,
+    repetitions: int,
+    lib_dir: str | None = None,
+) -> ToolInvocation:
+    """llama.cpp's llama-bench: one pp test of ``n_prompt`` tokens and/or one tg test of
+    ``n_gen`` tokens (0: none), ``repetitions`` times, JSON on stdout. ``lib_dir``: the pushed
+    ``lib/`` of the llama.cpp install (its ggml backends and, for the NPU, the Hexagon
+    libraries), found through LD_LIBRARY_PATH and ADSP_LIBRARY_PATH (DEVICE_TOOLS.md 3.4)."""
+    if backend.accelerator not in LLAMA_DEVICES:
+        raise BackendUnavailable(f"{backend.base}: llama-bench has no such device",
+                                 hint="use llama:cpu, llama:gpu or llama:htp")
+    device, _backend, delegate, accelerator = LLAMA_DEVICES[backend.accelerator]
+    layers = 0 if accelerator == "cpu" else LLAMA_ALL_LAYERS
+    args = ["-m", model, "-p", str(n_prompt), "-n", str(n_gen), "-r", str(repetitions),
+            "-t", str(threads), "-ngl", str(layers), "-dev", device, "-o", "json"]
+    env: dict[str, str] = {}
+    if lib_dir:
+        env["LD_LIBRARY_PATH"] = lib_dir
+        if accelerator == "npu":  # FastRPC loads libggml-htp-vNN.so onto the DSP from here
+            env["ADSP_LIBRARY_PATH"] = lib_dir
+    return ToolInvocation("llama-bench", args, env, delegate, accelerator)
+
+
+def llama_expected_backend(backend: BackendSpec) -> str:
+    """The ``backends`` value of llama-bench's output when ``backend``'s device is in use."""
+    return LLAMA_DEVICES[backend.accelerator][1]
 
 
 def qnn_env(qnn_dir: str) -> dict[str, str]:

@@ -22,6 +22,8 @@ from harness.errors import BackendUnavailable, DeviceError, DeviceLost, Npubench
 from harness.settings import MeasureSettings
 from harness.tools import ToolConfig, check_abi
 
+LLAMA_BENCH_HINT = ("build llama.cpp for Android (DEVICE_TOOLS.md 3.4) and pass "
+                    "--tool llama-bench=PATH")
 QNN_LIBS = ("libQnnTFLiteDelegate.so", "libQnnHtp.so", "libQnnHtpPrepare.so", "libQnnSystem.so")
 
 
@@ -48,8 +50,9 @@ def local_tool(device: AndroidDevice, tools: ToolConfig, name: str, work: Path) 
         return _stub(name, work, device.info().abi or "arm64-v8a")
     raise BackendUnavailable(
         f"no {name} configured for the phone",
-        hint="run `npubench tools fetch` (benchmark_model), or pass --tool "
-             f"{name}=PATH to an Android build",
+        hint=LLAMA_BENCH_HINT if name == "llama-bench" else
+        "run `npubench tools fetch` (benchmark_model), or pass --tool "
+        f"{name}=PATH to an Android build",
     )
 
 
@@ -258,6 +261,7 @@ class PhoneJob:
                                 f"{timeout_s:.0f} s and was killed on the phone") from None
             raise
         self.tool_wall_s += time.monotonic() - started
+        self.last_output = result.text  # for fields the parser does not keep (llama-bench)
         with open(self.log, "a", encoding="utf-8") as fh:
             fh.write(f"$ {line}\n{result.text}\n[exit {result.exit_code}]\n")
         parsed = parse(self.tool_name, result.text)
@@ -335,18 +339,29 @@ def summarize_rounds(rounds: list[dict]) -> dict[str, Any]:
 def phone_backends(device: AndroidDevice, tools: ToolConfig) -> dict[str, str | None]:
     """The backends worth trying on this phone's SoC, each with None when its tool is at hand
     (configured, or emulated on a simulated phone) or the reason it is not."""
+    from harness.device_llm import lib_dir_reason
+
     simulated = device.info().simulated
     out: dict[str, str | None] = {}
-    for base in device.backends():
+    offered = device.backends()
+    for base in offered:
         spec = BackendSpec(*base.split(":", 1))
-        if spec.runtime == "llama":
-            continue  # llama-bench jobs come with the LLM workloads
         tool = cmds.tool_for(spec)
         if tools.get(tool) is None and not simulated:
-            out[base] = (f"no {tool} for the phone: run `npubench tools fetch` or pass "
-                         f"--tool {tool}=PATH")
+            out[base] = (f"no {tool} for the phone: " + (
+                LLAMA_BENCH_HINT if spec.runtime == "llama" else
+                f"run `npubench tools fetch` or pass --tool {tool}=PATH"))
         elif spec.accelerator == "qnn-htp" and tools.get("qnn_sdk") is None and not simulated:
             out[base] = "the QNN delegate needs Qualcomm's QAIRT SDK: --tool qnn_sdk=PATH"
+        elif spec.runtime == "llama" and spec.accelerator != "cpu" and not simulated:
+            out[base] = lib_dir_reason(tools)
         else:
             out[base] = None
+    if "llama:htp" not in offered:  # say why, rather than "does not run on PHONE"
+        info = device.info()
+        out["llama:htp"] = (
+            "llama:htp needs a Hexagon NPU that llama.cpp's Hexagon backend supports "
+            "(libggml-htp-v73/v75/v79/v81; the SoC catalogue lists it for Snapdragon 8 Gen 2 "
+            f"and newer), and this phone has {info.soc.name or info.soc.part or 'an unknown SoC'}"
+            f" with NPU {info.npu or 'unknown'}")
     return out

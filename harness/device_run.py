@@ -18,6 +18,10 @@ from harness.worker import run_isolated
 
 def run_device_job(job, model_path: Path, settings: MeasureSettings, run_dir: Path,
                    log: Path, tools: ToolConfig, options: DeviceJobOptions) -> dict[str, Any]:
+    if job.backend.runtime == "llama":  # an LLM through llama-bench: harness.device_llm
+        from harness.device_llm import run_device_llm_job
+
+        return run_device_llm_job(job, model_path, settings, run_dir, log, tools, options)
     phone = PhoneJob(job.device, model_path, job.backend, settings, tools, run_dir / "work",
                      log, options, dict(job.workload.inputs))
     try:

@@ -7,6 +7,8 @@ from typing import Any
 from harness import __version__
 from harness.energy import energy_mj_per_inference
 
+LLM_KEYS = ("ttft_ms", "prefill_tokens_per_s", "decode_tokens_per_s", "energy_mj_per_token",
+            "energy_missing_reason", "llm")
 NO_POWER = "no power sensor on this host (no RAPL powercap, no NVIDIA GPU with NVML)"
 
 
@@ -51,6 +53,9 @@ def finish_record(record: dict[str, Any], result: dict[str, Any]) -> dict[str, A
     else:
         record.update(power_fields(result.get("telemetry"), result))
     record["delegation"] = result.get("delegation")
+    for key in LLM_KEYS:  # an LLM job's figures (host decode loop or llama-bench)
+        if key in result:
+            record[key] = result[key]
     return record
 
 

@@ -9,6 +9,8 @@ tools.yaml::
     onnxruntime_perf_test: ~/ort/build/Android/Release/onnxruntime_perf_test
     benchmark_model_plus_neuron_delegate: ~/neuron/benchmark_model_plus_neuron_delegate
     qnn_sdk: ~/qairt/2.39.0     # QAIRT: lib/aarch64-android/*.so, lib/hexagon-vNN/unsigned/*
+    llama-bench: ~/llama.cpp/pkg-snapdragon/llama.cpp/bin/llama-bench
+    llama_cpp_lib: ~/llama.cpp/pkg-snapdragon/llama.cpp/lib  # default: lib/ beside bin/
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from harness.errors import ConfigError, FetchError
 
 TOOL_NAMES = ("benchmark_model", "onnxruntime_perf_test", "benchmark_model_plus_neuron_delegate",
               "llama-bench")
-SDK_NAMES = ("qnn_sdk",)
+SDK_NAMES = ("qnn_sdk", "llama_cpp_lib")
 BENCHMARK_MODEL_URLS = {
     "arm64-v8a": "https://storage.googleapis.com/tensorflow-nightly-public/prod/tensorflow/"
                  "release/lite/tools/nightly/latest/android_aarch64_benchmark_model",

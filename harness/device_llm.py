@@ -1,0 +1,352 @@
+"""One LLM job on a phone, through llama.cpp's ``llama-bench`` (the phone counterpart of
+``harness.llm_job``): push the tool, the ``lib/`` folder of its install (ggml backends, Hexagon
+libraries) and the GGUF by content; a short probe run checks that the backend's device works;
+then a prefill run (one ``pp`` test of the prompt) and a decode run (one ``tg`` test of the
+generated tokens), each repeated ``settings.llm_repetitions`` times by llama-bench itself. The
+decode run is measured under the phone's own telemetry, so energy is per generated token.
+
+What llama-bench times, and what it does not: each repetition of a test, without tokenization
+and sampling, without loading the model (so no load time), and a ``tg`` test decodes from an
+empty cache (not after the prompt). It reports one total per repetition: per-token decode
+latency is that total over the tokens, one figure per repetition, not each token's own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from harness import device_commands as cmds
+from harness.device_job import DelegateFailed, DeviceJobOptions, PhoneJob, _stub
+from harness.errors import BackendUnavailable, NpubenchError, ToolError
+from harness.settings import MeasureSettings
+from harness.stats import summarize
+from harness.tools import ToolConfig
+
+PROBE_PROMPT, PROBE_GEN = 8, 4
+SOURCE = ("llama-bench (llama.cpp): its own timing of each repetition of a pp test (the prompt, "
+          "in one batch) and a tg test (single-token decodes from an empty cache); tokenization "
+          "and sampling are not included, so TTFT is the prompt's processing time; per-token "
+          "latency is each repetition's tg time over its tokens")
+LOAD_MS_MISSING = ("llama-bench loads the model before its timed repetitions and prints no time "
+                   "for the load")
+DELEGATION_SOURCE = (
+    "llama-bench's `backends` field with -dev DEVICE -ngl 99: a device llama.cpp does not find "
+    "is an error, so a run that names it offloaded every layer to it; ops the device does not "
+    "support still run on the CPU, which llama-bench does not report (and a real build's "
+    "`backends` lists every ggml backend it was built with, not only the one in use)")
+GGML_CACHE_BYTES = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32,
+                    "q4_1": 20 / 32, "q5_0": 22 / 32, "q5_1": 24 / 32, "iq4_nl": 18 / 32}
+"""Bytes per cached value of each ``-ctk`` / ``-ctv`` type (ggml block sizes)."""
+CRASH_CODES = {139: "SIGSEGV", 134: "SIGABRT", 136: "SIGFPE", 137: "SIGKILL"}
+SIM_LIBS = {"cpu": (), "gpu": ("libggml-opencl.so",), "htp": ("libggml-hexagon.so",)}
+"""Besides the common ggml libraries, what a simulated phone's stand-in lib/ folder holds."""
+
+
+def run_device_llm_job(job, model_path: Path, settings: MeasureSettings, run_dir: Path,
+                       log: Path, tools: ToolConfig, options: DeviceJobOptions) -> dict[str, Any]:
+    """The result fields of one LLM job on a phone (as ``run_device_job`` returns them, plus
+    the LLM figures); a failure is a failed or skipped result, never an exception."""
+    phone = PhoneJob(job.device, model_path, job.backend, settings, tools, run_dir / "work",
+                     log, options)
+    try:
+        return _run(job, phone, settings, options)
+    except NpubenchError as exc:
+        status = "skipped" if exc.kind == "unavailable" else "failed"
+        return {"status": status, "error": exc.as_record()}
+
+
+def _run(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOptions) -> dict:
+    from devices.phone_steps import prepare_power_measurement
+
+    llm = job.workload.llm
+    if llm is None:
+        raise BackendUnavailable(f"{job.backend.base} runs LLM workloads (GGUF) only, and "
+                                 f"{job.workload.name} is not one")
+    n_prompt, n_gen, reps = llm.prompt_tokens, llm.gen_tokens, settings.llm_repetitions
+    info = gguf_info(phone.model, n_prompt, n_gen, job.workload.name)
+    phone.prepare()
+    lib_remote = push_libs(phone)
+    threads = job.backend.options.get("threads") or 4
+
+    def invocation(prompt: int, gen: int, repetitions: int) -> cmds.ToolInvocation:
+        return cmds.llama_bench(phone.model_remote, job.backend, threads=threads,
+                                n_prompt=prompt, n_gen=gen, repetitions=repetitions,
+                                lib_dir=lib_remote)
+
+    probe_inv = invocation(min(PROBE_PROMPT, n_prompt), min(PROBE_GEN, n_gen), 1)
+    probe = bench(phone, probe_inv, settings.job_timeout_s)
+    delegation = delegation_block(probe["tests"][0], probe_inv, job.backend)
+    if options.require_npu and probe_inv.accelerator == "npu" and delegation["fallback"]:
+        raise DelegateFailed(phone.device.spec, f"{job.backend.base}: llama-bench ran on "
+                             f"{delegation['backends']}, not on the NPU "
+                             f"({cmds.llama_expected_backend(job.backend)}), and --require-npu "
+                             "was given")
+    prefill_inv, decode_inv = invocation(n_prompt, 0, reps), invocation(0, n_gen, reps)
+    with prepare_power_measurement(
+            phone.device, measure_power=options.measure_power, cooldown_c=options.cooldown_c,
+            cooldown_timeout_s=options.cooldown_timeout_s,
+            idle_s=settings.idle_baseline_s, pid_file=phone.pid_file) as telemetry:
+        # both runs after the cooldown, and sampled (the peak memory is the prefill's); the
+        # active window, for power and energy per token, is the decode run's
+        pp = pick_test(bench(phone, prefill_inv, settings.job_timeout_s), "pp", phone)
+        with telemetry.active():
+            decoded = bench(phone, decode_inv, settings.job_timeout_s)
+        tg = pick_test(decoded, "tg", phone)
+        telemetry.set_work(len(tg["samples_ns"]) * tg["n_gen"], sum(tg["samples_ns"]) / 1e9)
+    tele = telemetry.result or {}
+    extra = json_fields(phone.last_output)
+
+    figures = llm_figures(pp, tg)
+    validity_reasons = list(tele.get("validity_reasons") or [])
+    if len(tg["samples_ns"]) < 3:
+        validity_reasons.append(f"{len(tg['samples_ns'])} repetitions: too few for a "
+                                "confidence interval")
+    energy, energy_reason = energy_per_token(tele)
+    samples = figures.pop("samples")
+    return {
+        "status": "ok",
+        "error": None,
+        "validity": "semivalid" if validity_reasons else "valid",
+        "validity_reasons": validity_reasons,
+        "library": "llama-bench",
+        "library_version": library_version(tg),
+        "runtime_details": {
+            "command": decode_inv.args, "prefill_command": prefill_inv.args,
+            "env": decode_inv.env, "backends": tg.get("backend"),
+            "devices": extra.get("devices"), "n_gpu_layers": tg.get("n_gpu_layers"),
+            "n_threads": tg.get("n_threads"), "model_type": tg.get("model_type"),
+            "cpu_info": extra.get("cpu_info"), "gpu_info": extra.get("gpu_info"),
+            "type_k": extra.get("type_k"), "type_v": extra.get("type_v")},
+        "tool": {"name": phone.tool_name, "path_on_device": phone.tool_remote,
+                 "rounds": 2, "repetitions": reps, "wall_s": round(phone.tool_wall_s, 3)},
+        "init_ms": None,
+        "first_inference_ms": None,
+        "warmup": {"iterations": None, "mean_ms": None},
+        "stop_reason": "repetitions",
+        "precision_reached": None,
+        "ci95_relative_half_width": None,
+        "iterations": len(tg["samples_ns"]) * tg["n_gen"],
+        "measured_s": sum(tg["samples_ns"]) / 1e9,
+        "inference_s": (sum(pp["samples_ns"]) + sum(tg["samples_ns"])) / 1e9,
+        "memory_peak_mb": tele.get("memory_peak_mb"),
+        "memory_source": tele.get("memory_source"),
+        "power": tele.get("power"),
+        "power_missing_reason": tele.get("power_missing_reason"),
+        "thermal": tele.get("thermal"),
+        "thermal_missing_reason": tele.get("thermal_missing_reason"),
+        "delegation": delegation,
+        "telemetry": tele.get("telemetry"),
+        "preconditions": tele.get("preconditions"),
+        "accuracy": {"max_abs_error": None, "cosine_similarity": None,
+                     "missing_reason": "llama-bench does not return the model's outputs"},
+        "energy_mj_per_token": energy,
+        "energy_missing_reason": energy_reason,
+        **{k: v for k, v in figures.items() if k != "llm"},  # latency_ms, ttft_ms, ...
+        "llm": {"prompt_tokens": n_prompt, "gen_tokens": n_gen, "repetitions": reps,
+                **model_sizes(tg, info, n_prompt + n_gen, extra), "load_ms": None,
+                "load_ms_missing_reason": LOAD_MS_MISSING, **figures["llm"],
+                "source": SOURCE},
+        "samples": {**samples, "telemetry": tele.get("samples") or []},
+    }
+
+
+# --- preparation -------------------------------------------------------------------------------
+
+def gguf_info(model: Path, n_prompt: int, n_gen: int, name: str):
+    """The GGUF's header, after checking that the prompt and generation fit its context (a
+    WorkloadError with the numbers; llama.cpp would only warn, and the figures would then be
+    of a model run past what it was trained for)."""
+    from workloads.gguf_files import read_gguf
+    from workloads.llm_config import check_tokens
+
+    info = read_gguf(model)
+    if info.config is not None:
+        check_tokens(info.config, n_prompt, n_gen, name)
+    return info
+
+
+def llama_lib_dir(tools: ToolConfig) -> Path | None:
+    """The ``lib/`` folder of the llama.cpp install: ``--tool llama_cpp_lib=PATH``, or the
+    ``lib/`` beside the configured llama-bench's ``bin/`` (the layout of the Snapdragon
+    package, DEVICE_TOOLS.md 3.4); None when there is neither."""
+    configured = tools.get("llama_cpp_lib")
+    if configured is not None:
+        return configured
+    tool = tools.get("llama-bench")
+    if tool is None:
+        return None
+    for base in dict.fromkeys((Path(tool), Path(tool).resolve())):
+        beside = base.parent.parent / "lib"
+        if beside.is_dir():
+            return beside
+    return None
+
+
+def lib_dir_reason(tools: ToolConfig) -> str | None:
+    """Why llama:gpu / llama:htp cannot run on a real phone for want of the lib/ folder."""
+    if llama_lib_dir(tools) is not None:
+        return None
+    return ("llama:gpu and llama:htp need the lib/ folder of the llama.cpp Android build (ggml "
+            "backends, libggml-htp-vNN.so): keep it beside bin/llama-bench or pass --tool "
+            "llama_cpp_lib=PATH")
+
+
+def push_libs(phone: PhoneJob) -> str | None:
+    """Push the llama.cpp ``lib/`` folder by content; the folder on the phone, or None where
+    none is needed (llama:cpu of a statically linked build). A simulated phone gets stand-ins
+    named as the Snapdragon package's (its emulated llama-bench loads nothing)."""
+    accelerator = phone.backend.accelerator
+    lib = llama_lib_dir(phone.tools)
+    if lib is not None:
+        files = {p.name: p for p in sorted(lib.iterdir()) if p.is_file() and ".so" in p.name}
+        if not files:
+            raise BackendUnavailable(f"no shared libraries (*.so) in {lib}",
+                                     hint="point --tool llama_cpp_lib at the lib/ folder of "
+                                          "the llama.cpp install")
+    elif accelerator == "cpu":
+        return None
+    elif phone.device.info().simulated:
+        abi = phone.device.info().abi or "arm64-v8a"
+        files = {n: _stub(n, phone.work / "llama-lib", abi) for n in sim_lib_names(
+            accelerator, phone.device.info().npu)}
+    else:
+        raise BackendUnavailable(f"{phone.backend.base}: {lib_dir_reason(phone.tools)}")
+    return phone.device.push_folder_by_content(files, mode=0o755)
+
+
+def sim_lib_names(accelerator: str, npu: str | None) -> list[str]:
+    names = ["libggml-base.so", "libggml-cpu.so", "libggml.so", "libllama.so",
+             *SIM_LIBS.get(accelerator, ())]
+    match = re.search(r"v(\d\d)", npu or "")
+    if accelerator == "htp" and match:
+        names.append(f"libggml-htp-v{match[1]}.so")
+    return names
+
+
+# --- running llama-bench -----------------------------------------------------------------------
+
+def bench(phone: PhoneJob, inv: cmds.ToolInvocation, timeout_s: float) -> dict:
+    """Run llama-bench once; its parsed output, or the error it printed as a ToolError
+    (DelegateFailed where the backend's device is missing or failed)."""
+    parsed, code = phone._run_tool(inv, timeout_s=timeout_s)
+    check(parsed, code, phone, inv)
+    return parsed
+
+
+def check(parsed: dict, code: int, phone: PhoneJob, inv: cmds.ToolInvocation) -> None:
+    if code == 0 and parsed.get("tests") and not parsed.get("failed"):
+        return
+    error = parsed.get("error") or "no error line; see the log"
+    spec = phone.device.spec
+    if code in CRASH_CODES:
+        raise ToolError(spec, f"llama-bench crashed ({CRASH_CODES[code]}, exit {code}): {error}")
+    device = inv.args[inv.args.index("-dev") + 1] if "-dev" in inv.args else None
+    if inv.delegate and device and re.search(
+            rf"invalid device|{re.escape(device)}|{re.escape(inv.delegate)}|hexagon|opencl"
+            r"|ggml_backend", error, re.I):
+        raise DelegateFailed(spec, f"{phone.backend.base}: llama-bench could not use the "
+                             f"{device} device: {error}")
+    raise ToolError(spec, f"llama-bench failed (exit {code}): {error}")
+
+
+def pick_test(parsed: dict, kind: str, phone: PhoneJob) -> dict:
+    """The pp test (prompt only) or the tg test (generation only) of a run."""
+    for test in parsed.get("tests") or []:
+        pp, tg = test.get("n_prompt") or 0, test.get("n_gen") or 0
+        if (kind == "pp" and pp > 0 and tg == 0) or (kind == "tg" and tg > 0 and pp == 0):
+            if test.get("samples_ns"):
+                return test
+    raise ToolError(phone.device.spec, f"llama-bench printed no {kind} test with its samples "
+                    "(samples_ns): a build too old for -o json's samples?")
+
+
+def json_fields(text: str | None) -> dict[str, Any]:
+    """Fields of the first test in llama-bench's ``-o json`` output that the parser does not
+    keep (``type_k``, ``type_v``, ``devices``, ``cpu_info``, ``gpu_info``); {} when none."""
+    decoder = json.JSONDecoder()
+    for m in re.finditer(r"(?m)^\s*\[", text or ""):
+        try:
+            value, _ = decoder.raw_decode(text, m.end() - 1)
+        except ValueError:
+            continue
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            return {k: value[0].get(k) for k in ("type_k", "type_v", "devices", "cpu_info",
+                                                 "gpu_info") if k in value[0]}
+    return {}
+
+
+# --- from llama-bench's tests to the record ----------------------------------------------------
+
+def llm_figures(pp: dict, tg: dict) -> dict[str, Any]:
+    """Top-level medians, the ``llm`` block's distributions and the raw samples, from a pp and
+    a tg test as ``parse_llama_bench`` returns them (each repetition is one sample)."""
+    n_gen = tg["n_gen"]
+    ttft = [ns / 1e6 for ns in pp["samples_ns"]]
+    prefill = pp.get("samples_ts") or [pp["n_prompt"] * 1e9 / ns for ns in pp["samples_ns"]]
+    decode = tg.get("samples_ts") or [n_gen * 1e9 / ns for ns in tg["samples_ns"]]
+    token_ms = [ns / n_gen / 1e6 for ns in tg["samples_ns"]]
+    blocks = {"ttft_ms": summarize(ttft), "prefill_tokens_per_s": summarize(prefill),
+              "decode_tokens_per_s": summarize(decode), "token_latency_ms": summarize(token_ms)}
+    return {
+        "latency_ms": blocks["token_latency_ms"],
+        "ttft_ms": blocks["ttft_ms"]["median"],
+        "prefill_tokens_per_s": blocks["prefill_tokens_per_s"]["median"],
+        "decode_tokens_per_s": blocks["decode_tokens_per_s"]["median"],
+        "llm": blocks,
+        "samples": {"latency_ms": token_ms, "pp_samples_ns": list(pp["samples_ns"]),
+                    "tg_samples_ns": list(tg["samples_ns"])},
+    }
+
+
+def model_sizes(test: dict, info, tokens: int, extra: dict) -> dict[str, int | None]:
+    """Parameters and weight bytes as llama-bench counts them (else the GGUF's), and the KV
+    cache for ``tokens`` positions at the run's cache types (llama.cpp's default f16)."""
+    config = getattr(info, "config", None)
+    kv = None
+    k_bytes = GGML_CACHE_BYTES.get(str(extra.get("type_k") or "f16"))
+    v_bytes = GGML_CACHE_BYTES.get(str(extra.get("type_v") or extra.get("type_k") or "f16"))
+    if config is not None and k_bytes is not None and v_bytes is not None:
+        kv = int(config.layers * config.kv_dim * tokens * (k_bytes + v_bytes))
+    return {"params": test.get("model_params") or getattr(info, "params", None),
+            "weight_bytes": test.get("model_size_bytes") or getattr(info, "size_bytes", None),
+            "kv_cache_bytes": kv}
+
+
+def delegation_block(test: dict, inv: cmds.ToolInvocation, backend) -> dict[str, Any]:
+    """Whether the backend's device was in use, from the ``backends`` that llama-bench names:
+    "full" when it names the expected one, "none" (a fallback) when it ran on the CPU."""
+    expected = cmds.llama_expected_backend(backend)
+    names = [b.strip() for b in str(test.get("backend") or "CPU").split(",")]
+    if inv.delegate is None:
+        status, fallback = "none", False
+    elif expected in names:
+        status, fallback = "full", False
+    else:
+        status, fallback = "none", True
+    return {"delegate": inv.delegate, "nodes_total": None, "nodes_delegated": None,
+            "kernels": None, "status": status, "fallback": fallback,
+            "expected": inv.accelerator, "backends": test.get("backend"),
+            "n_gpu_layers": test.get("n_gpu_layers"), "source": DELEGATION_SOURCE}
+
+
+def energy_per_token(tele: dict) -> tuple[float | None, str | None]:
+    """mJ per generated token from the decode run's power (``set_work`` gave the tokens and
+    llama-bench's own decode time), or None with the reason."""
+    power = tele.get("power")
+    if power is None:
+        return None, tele.get("power_missing_reason") or "power was not measured"
+    energy = power.get("energy_mj_per_inference")
+    if energy is None:
+        return None, power.get("energy_missing_reason") or "no decode time to divide by"
+    return energy, None
+
+
+def library_version(test: dict) -> str | None:
+    """``COMMIT (NUMBER)``, as llama-bench's Markdown footer prints its build."""
+    commit, number = test.get("build_commit"), test.get("build_number")
+    if commit is None and number is None:
+        return None
+    return f"{commit} ({number})" if number is not None else str(commit)
