@@ -133,6 +133,7 @@ def _run(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOpti
         "inference_s": (sum(pp["samples_ns"]) + sum(tg["samples_ns"])) / 1e9,
         "memory_peak_mb": tele.get("memory_peak_mb"),
         "memory_source": tele.get("memory_source"),
+        "memory_missing_reason": tele.get("memory_missing_reason"),
         "power": tele.get("power"),
         "power_missing_reason": tele.get("power_missing_reason"),
         "thermal": tele.get("thermal"),

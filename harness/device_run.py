@@ -85,6 +85,7 @@ def _run(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOpti
         "memory_source": tele.get("memory_source") or (
             "benchmark_model's footprint delta (approximate)"
             if probe.get("memory_overall_mb") else None),
+        "memory_missing_reason": tele.get("memory_missing_reason"),
         "power": tele.get("power"),
         "power_missing_reason": tele.get("power_missing_reason"),
         "thermal": tele.get("thermal"),

@@ -104,6 +104,11 @@ class Decoder:
         self.reset()
         return self._run(np.ascontiguousarray(ids, dtype=np.int64).reshape(1, -1))
 
+    def extend(self, ids: np.ndarray) -> int:
+        """Append tokens (1-D int64) to the cache, as a prompt in batches or at a depth does;
+        the next token after them."""
+        return self._run(np.ascontiguousarray(ids, dtype=np.int64).reshape(1, -1))
+
     def step(self, token: int) -> int:
         """One decode step: the next token after ``token``, the cache one position longer."""
         return self._run(np.array([[token]], dtype=np.int64))

@@ -52,6 +52,9 @@ def finish_record(record: dict[str, Any], result: dict[str, Any]) -> dict[str, A
             record[key] = result.get(key)
     else:
         record.update(power_fields(result.get("telemetry"), result))
+    if record["memory_peak_mb"] is None:
+        record["memory_missing_reason"] = result.get("memory_missing_reason") or \
+            "the tool's peak memory was not seen"
     record["delegation"] = result.get("delegation")
     for key in LLM_KEYS:  # an LLM job's figures (host decode loop or llama-bench)
         if key in result:

@@ -180,3 +180,15 @@ def test_energy_per_token_from_the_host_power_sensor(tmp_path, monkeypatch):
                         lambda job: HostTelemetry(root=tmp_path / "nothing"))
     result = run_host_llm_job(job)
     assert result["energy_mj_per_token"] is None and "no" in result["energy_missing_reason"]
+
+
+def test_a_gguf_file_that_is_not_one_fails_its_job_with_the_reason(tmp_path):
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"TFL3" + bytes(200))
+    out = tmp_path / "run"
+    result = npubench("run", "--device", "sim:sm8650", "--workload", str(fake), "--backend",
+                      "llama:cpu", "--no-power", "--out", str(out))
+    assert result.returncode == 4, result.stdout + result.stderr
+    (record,) = read_records(out)
+    assert record["status"] == "failed"
+    assert "is not a GGUF file" in record["error"]["message"]

@@ -12,7 +12,9 @@ import pytest
 from workloads.inputs import make_inputs, specs_from_litert, specs_from_ort
 from workloads.registry import builtin
 
-NAMES = sorted(builtin())
+NAMES = sorted(n for n, w in builtin().items() if w.llm is None)
+SMALL_LLMS = sorted(n for n, w in builtin().items()
+                    if w.llm is not None and w.llm.config.param_count() < 200e6)
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +62,20 @@ def test_builtin_runs_on_the_host(table, name):
         return
     outputs = run(path, workload)
     assert outputs and all(np.isfinite(o.astype(np.float64)).all() for o in outputs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SMALL_LLMS)
+def test_builtin_llm_generates_on_the_host(table, name):
+    """The generated decoders up to 125M parameters (the larger ones are built and run by
+    benchmarks/llm_figures.py): a prompt, then greedy decode through the KV cache."""
+    from harness.llm_loop import Decoder, generate, prompt_ids
+
+    workload = table[name]
+    decoder = Decoder.open(workload.path(), threads=1)
+    prompt = prompt_ids(workload.llm.config.vocab, 16, seed=0)
+    generation = generate(decoder, prompt, 8)
+    assert decoder.cached_tokens == 24 and len(generation.tokens) == 9
+    logits = decoder.session.run(["logits"], {**decoder.feeds, "input_ids": np.array(
+        [[generation.tokens[-1]]], np.int64)})[0]
+    assert logits.shape == (1, 1, workload.llm.config.vocab) and np.isfinite(logits).all()

@@ -36,7 +36,8 @@ def test_every_builtin_has_its_fields(table):
         assert w.name == name
         assert w.task and w.license and w.source and w.description, name
         assert w.format in ("tflite", "onnx")
-        assert w.precision in ("fp32", "fp16", "int8")
+        assert w.precision in ("fp32", "fp16", "int8", "int4")
+        assert (w.llm is not None) == (w.task == "text-generation"), name
         assert ("synthetic" in w.tags) == w.synthetic and ("real" in w.tags) != w.synthetic
         record = w.to_record()
         assert {"name", "format", "sha256", "task", "precision", "source", "license",
