@@ -84,7 +84,7 @@ def test_a_wrong_extension_is_refused(tmp_path):
     with pytest.raises(WorkloadError) as info:
         resolve(str(path))
     assert "unsupported model file extension '.pb'" in str(info.value)
-    assert ".tflite and .onnx" in str(info.value)
+    assert ".tflite, .onnx and .gguf" in str(info.value)
 
 
 @pytest.mark.parametrize("suffix,kind", [(".tflite", "TFLite"), (".onnx", "ONNX")])

@@ -4,7 +4,8 @@
 file) with a message that says so, before a runtime gets a chance to fail obscurely on it. For
 TFLite it walks the flatbuffer's top-level structure (root table, subgraphs, tensors, buffers)
 and checks every offset stays inside the file; for ONNX it parses the protobuf and checks that
-the graph is connected.
+the graph is connected; for GGUF (llama.cpp's format) it reads the header, metadata and tensor
+table with ``gguf_files.read_gguf``, checking that every tensor's data lies inside the file.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from harness.errors import WorkloadError
 from workloads.fetch import sha256_file
 
-FORMATS = {".tflite": "tflite", ".onnx": "onnx"}
+FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".gguf": "gguf"}
 
 # TFLite TensorType enum values (schema.fbs) -> precision words.
 _TFLITE_TYPES = {0: "fp32", 1: "fp16", 3: "int8", 7: "int16", 9: "int8", 10: "fp64", 17: "int4",
@@ -53,12 +54,12 @@ class UserModel:
 
 
 def model_format(path: Path) -> str:
-    """'tflite' or 'onnx' from the file extension; WorkloadError for anything else."""
+    """'tflite', 'onnx' or 'gguf' from the file extension; WorkloadError for anything else."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise WorkloadError(
             f"{path}: unsupported model file extension '{path.suffix or '(none)'}'",
-            hint="npubench runs .tflite and .onnx files",
+            hint="npubench runs .tflite, .onnx and .gguf files",
         )
     return fmt
 
@@ -68,7 +69,8 @@ def inspect_user_model(text: str) -> tuple[UserModel, str, str]:
     path = Path(text).expanduser().resolve()
     if not path.exists():
         raise WorkloadError(f"model file not found: {path}",
-                            hint="give a builtin workload name or the path of a .tflite/.onnx file")
+                            hint="give a builtin workload name or the path of a .tflite, .onnx or "
+                                 ".gguf file")
     if not path.is_file():
         raise WorkloadError(f"{path} is not a file")
     fmt = model_format(path)
@@ -78,12 +80,16 @@ def inspect_user_model(text: str) -> tuple[UserModel, str, str]:
 
 def check_model_file(path: Path | str, format: str) -> str:
     """Raise WorkloadError when ``path`` is not a valid ``format`` model; else return a precision
-    guess (fp32, fp16, int8, int4 or unknown)."""
+    guess (fp32, fp16, int8, int4 or unknown; a GGUF's from its file type, also bf16 or mixed)."""
     path = Path(path)
     if format == "tflite":
         return _check_tflite(path)
     if format == "onnx":
         return _check_onnx(path)
+    if format == "gguf":
+        from workloads.gguf_files import read_gguf
+
+        return read_gguf(path).precision
     raise WorkloadError(f"{path}: unknown model format '{format}'")
 
 
