@@ -156,11 +156,12 @@ def test_a_bad_decoder_spec_is_a_usage_error():
 def test_energy_per_token_from_the_host_power_sensor(tmp_path, monkeypatch):
     """With a power sensor (a RAPL tree running at a known 12 W), energy per generated token is
     that power x decode time / tokens; without one it is None with the reason."""
+    from test_monitors import FakeRapl
+
     import harness.host_job
     from harness.llm_job import run_host_llm_job
     from harness.monitors import HostTelemetry
     from harness.settings import MeasureSettings
-    from test_monitors import FakeRapl
 
     workload = resolve(TINY)
     job = {"model_path": str(workload.path()), "backend": "ort:cpu?threads=1", "inputs": {},
