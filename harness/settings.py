@@ -31,8 +31,9 @@ class MeasureSettings:
     """Inferences per round (benchmark_model --num_runs, onnxruntime_perf_test -r)."""
     device_round_min_secs: float = 0.5
     device_round_warmup_runs: int = 3
-    llm_repetitions: int = 5
-    """LLM jobs: prompt + generation repeated this many times (llama-bench's -r default)."""
+    llm_repetitions: int = 8
+    """LLM jobs: prompt + generation repeated this many times (llama-bench's default is 5;
+    6 is the fewest whose median has a 95% confidence interval, from order statistics)."""
     job_timeout_s: float = 300.0
     """A job's worker that runs longer than this is killed and the job recorded as failed."""
 
