@@ -948,19 +948,10 @@ class Bench:
         appended to the cache. Returns the next token."""
         n_batch = max(n_batch, 1)
         batches = [ids[i:i + n_batch] for i in range(0, len(ids), n_batch)]
-        token = decoder.prefill(batches[0]) if fresh else _extend(decoder, batches[0])
+        token = decoder.prefill(batches[0]) if fresh else decoder.extend(batches[0])
         for batch in batches[1:]:
-            token = _extend(decoder, batch)
+            token = decoder.extend(batch)
         return token
-
-
-def _extend(decoder, ids: np.ndarray) -> int:
-    """Append a batch of tokens to the decoder's cache. ``harness.llm_loop.Decoder`` has no
-    public call for this yet (prefill starts from an empty cache, step takes one token)."""
-    extend = getattr(decoder, "extend", None)
-    if extend is not None:
-        return extend(ids)
-    return decoder._run(np.ascontiguousarray(ids, dtype=np.int64).reshape(1, -1))
 
 
 def cpu_info(profile) -> str:
