@@ -735,7 +735,7 @@ class Bench:
         all_cpu = all(not placement(t, self.devices, None)[0] for t in tests)
         for printer in printers:
             printer.header(p, all_cpu)
-        failed, first = 0, True
+        first = True
         for index, inst in enumerate(tests, 1):
             where = f"benchmark {index}/{len(tests)}"
             self.progress(f"{where}: starting")
@@ -745,8 +745,7 @@ class Bench:
                 for line in exc.lines:  # always printed: see the module's docstring
                     self.inv.err(line + "\n")
                 self.inv.err(f"main: error: failed to load model '{inst['model']}'\n")
-                failed += 1
-                continue
+                return 1  # llama-bench stops at the first model it cannot load (no footer)
             if first and self.run_.faults.hang:
                 self.run_.hang()
             problem = self._context_problem(inst, model)
@@ -754,8 +753,7 @@ class Bench:
                 self.inv.err(f"llama_init_from_model: {problem}\n")
                 self.inv.err(f"main: error: failed to create context with model "
                              f"'{inst['model']}'\n")
-                failed += 1
-                continue
+                return 1  # and at the first context it cannot create
             if first and self.run_.faults.crash:
                 raise Crashed()
             first = False
@@ -764,7 +762,7 @@ class Bench:
                 printer.test(result)
         for printer in printers:
             printer.footer()
-        return 0 if failed == 0 else 1
+        return 0
 
     # --- model and context ---------------------------------------------------------------------
 
