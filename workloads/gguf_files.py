@@ -20,7 +20,6 @@ precision, seed) into ``generated/<key>/model.gguf`` of the cache.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -29,15 +28,16 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from harness.errors import WorkloadError
-from workloads.fetch import cache_dir, sha256_file
+from workloads.fetch import sha256_file
 from workloads.generated import _atomic, _version
 from workloads.gguf_write import GGUF_PRECISIONS, write_gguf
 from workloads.llm_config import DecoderConfig
+from workloads.llm_models import CachedBuild
 
 __all__ = ["GGUF_PRECISIONS", "GeneratedGguf", "GgufInfo", "read_gguf", "write_gguf"]
 
@@ -309,35 +309,20 @@ def _config(meta: dict[str, Any], lengths: dict[str, int], tensors: list,
 
 
 @dataclass(frozen=True)
-class GeneratedGguf:
+class GeneratedGguf(CachedBuild):
     """The origin of a generated decoder's GGUF (for llama.cpp): ``materialize()`` writes it
     on first use into ``generated/<key>/model.gguf`` of the cache, with a manifest."""
 
+    FILENAME: ClassVar[str] = "model.gguf"
     name: str
     config: DecoderConfig
     precision: str
     seed: int = 0
 
-    @property
-    def source(self) -> str:
-        return f"generated:{self.name}"
-
-    def key(self) -> str:
-        blob = json.dumps({"builder": "llama_gguf", "version": GGUF_BUILDER_VERSION,
-                           "config": self.config.to_record(), "precision": self.precision,
-                           "seed": self.seed, "gguf": _version("gguf"),
-                           "numpy": np.__version__.rsplit(".", 1)[0]}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:20]
-
-    def cache_path(self) -> Path:
-        return cache_dir() / "generated" / self.key() / "model.gguf"
-
-    def _manifest(self) -> Path:
-        return self.cache_path().with_name("manifest.json")
-
-    def cached(self) -> Path | None:
-        path = self.cache_path()
-        return path if path.is_file() and self._manifest().is_file() else None
+    def key_fields(self) -> dict[str, Any]:
+        return {"builder": "llama_gguf", "version": GGUF_BUILDER_VERSION,
+                "config": self.config.to_record(), "precision": self.precision,
+                "seed": self.seed, "gguf": _version("gguf")}
 
     def cached_sha256(self) -> str | None:
         """sha256 of model.gguf as built, if it is in the cache."""

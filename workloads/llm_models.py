@@ -15,6 +15,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -87,29 +88,24 @@ class ExternalData:
         self.file.close()
 
 
-@dataclass(frozen=True)
-class GeneratedDecoder:
-    """The origin of a decoder workload: ``materialize()`` builds it on first use."""
+class CachedBuild:
+    """What generated LLM files share: built once into ``generated/<key>/FILENAME`` of the
+    cache, where the key hashes everything that shapes the bytes (``key_fields()``), with a
+    ``manifest.json`` written last (a build cut short leaves no manifest, so it is redone)."""
 
+    FILENAME: ClassVar[str]
     name: str
-    config: DecoderConfig
-    precision: str
-    seed: int = 0
-    tokens: int = 640  # prompt + generated: what the memory check reserves KV cache for
 
     @property
     def source(self) -> str:
         return f"generated:{self.name}"
 
     def key(self) -> str:
-        blob = json.dumps({"builder": "llama_decoder", "version": DECODER_BUILDER_VERSION,
-                           "config": self.config.to_record(), "precision": self.precision,
-                           "seed": self.seed, "onnx": _version("onnx"),
-                           "numpy": np.__version__.rsplit(".", 1)[0]}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+        fields = {**self.key_fields(), "numpy": np.__version__.rsplit(".", 1)[0]}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:20]
 
     def cache_path(self) -> Path:
-        return cache_dir() / "generated" / self.key() / "model.onnx"
+        return cache_dir() / "generated" / self.key() / self.FILENAME
 
     def _manifest(self) -> Path:
         return self.cache_path().with_name("manifest.json")
@@ -117,6 +113,23 @@ class GeneratedDecoder:
     def cached(self) -> Path | None:
         path = self.cache_path()
         return path if path.is_file() and self._manifest().is_file() else None
+
+
+@dataclass(frozen=True)
+class GeneratedDecoder(CachedBuild):
+    """The origin of a decoder workload: ``materialize()`` builds it on first use."""
+
+    FILENAME: ClassVar[str] = "model.onnx"
+    name: str
+    config: DecoderConfig
+    precision: str
+    seed: int = 0
+    tokens: int = 640  # prompt + generated: what the memory check reserves KV cache for
+
+    def key_fields(self) -> dict[str, Any]:
+        return {"builder": "llama_decoder", "version": DECODER_BUILDER_VERSION,
+                "config": self.config.to_record(), "precision": self.precision,
+                "seed": self.seed, "onnx": _version("onnx")}
 
     def cached_sha256(self) -> str | None:
         """sha256 of model.onnx (which names its data file, offsets and lengths), as built."""

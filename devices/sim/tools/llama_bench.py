@@ -488,6 +488,8 @@ def _json_value(name: str, text: str) -> str:
 
 
 class Printer:
+    """One of llama-bench's output formats: a header, one entry per test, a footer."""
+
     def __init__(self, write):
         self.write = write
 
@@ -495,7 +497,7 @@ class Printer:
         pass
 
     def test(self, result: Result) -> None:
-        raise NotImplementedError
+        """One test's entry: every format's own (the formats below override this)."""
 
     def footer(self) -> None:
         pass
