@@ -20,7 +20,7 @@ from typing import Any
 
 from harness import device_commands as cmds
 from harness.device_job import DelegateFailed, DeviceJobOptions, PhoneJob, _stub
-from harness.errors import BackendUnavailable, NpubenchError, ToolError
+from harness.errors import BackendUnavailable, ToolError
 from harness.settings import MeasureSettings
 from harness.stats import summarize
 from harness.tools import ToolConfig
@@ -45,20 +45,9 @@ SIM_LIBS = {"cpu": (), "gpu": ("libggml-opencl.so",), "htp": ("libggml-hexagon.s
 """Besides the common ggml libraries, what a simulated phone's stand-in lib/ folder holds."""
 
 
-def run_device_llm_job(job, model_path: Path, settings: MeasureSettings, run_dir: Path,
-                       log: Path, tools: ToolConfig, options: DeviceJobOptions) -> dict[str, Any]:
+def run_llm(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOptions) -> dict:
     """The result fields of one LLM job on a phone (as ``run_device_job`` returns them, plus
-    the LLM figures); a failure is a failed or skipped result, never an exception."""
-    phone = PhoneJob(job.device, model_path, job.backend, settings, tools, run_dir / "work",
-                     log, options)
-    try:
-        return _run(job, phone, settings, options)
-    except NpubenchError as exc:
-        status = "skipped" if exc.kind == "unavailable" else "failed"
-        return {"status": status, "error": exc.as_record()}
-
-
-def _run(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOptions) -> dict:
+    the LLM figures)."""
     from devices.phone_steps import prepare_power_measurement
 
     llm = job.workload.llm

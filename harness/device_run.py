@@ -18,14 +18,13 @@ from harness.worker import run_isolated
 
 def run_device_job(job, model_path: Path, settings: MeasureSettings, run_dir: Path,
                    log: Path, tools: ToolConfig, options: DeviceJobOptions) -> dict[str, Any]:
-    if job.backend.runtime == "llama":  # an LLM through llama-bench: harness.device_llm
-        from harness.device_llm import run_device_llm_job
-
-        return run_device_llm_job(job, model_path, settings, run_dir, log, tools, options)
     phone = PhoneJob(job.device, model_path, job.backend, settings, tools, run_dir / "work",
                      log, options, dict(job.workload.inputs))
+    body = _run
+    if job.backend.runtime == "llama":  # an LLM through llama-bench
+        from harness.device_llm import run_llm as body
     try:
-        return _run(job, phone, settings, options)
+        return body(job, phone, settings, options)
     except NpubenchError as exc:
         status = "skipped" if exc.kind == "unavailable" else "failed"
         return {"status": status, "error": exc.as_record()}
