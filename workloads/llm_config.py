@@ -24,9 +24,6 @@ exports."""
 BLOCK_SIZE = 32  # 4-bit weights: values per scale (MatMulNBits block_size; GGUF Q4_0 block)
 DEFAULT_PROMPT_TOKENS = 512  # llama-bench's -p default
 DEFAULT_GEN_TOKENS = 128  # llama-bench's -n default
-BUILD_OVERHEAD = 1.25
-"""Peak memory of building a model, as a multiple of its weight bytes (the arrays, their
-serialized copy being written out chunk by chunk)."""
 RUN_OVERHEAD_BYTES = 256 * 2**20
 """Memory a decoder run needs besides weights and KV cache: the runtime, activations."""
 
@@ -136,11 +133,11 @@ class DecoderConfig:
         return 2 * self.layers * self.kv_dim * tokens * size
 
     def memory_estimate(self, precision: str, tokens: int) -> dict[str, int]:
-        """What building and running need, in bytes (see BUILD_OVERHEAD, RUN_OVERHEAD_BYTES)."""
+        """What running needs, in bytes: weights + KV cache + RUN_OVERHEAD_BYTES. (Building
+        needs far less: the builders write one tensor at a time.)"""
         weights = self.weight_bytes(precision)
         kv = self.kv_cache_bytes(tokens, precision)
         return {"weights": weights, "kv_cache": kv,
-                "build": int(weights * BUILD_OVERHEAD),
                 "run": weights + kv + RUN_OVERHEAD_BYTES}
 
     def to_record(self) -> dict[str, Any]:

@@ -41,18 +41,17 @@ def available_memory_bytes() -> int:
     return psutil.virtual_memory().available
 
 
-def check_fits(name: str, config: DecoderConfig, precision: str, tokens: int,
-               what: str = "run") -> None:
-    """A WorkloadError with the estimate when ``what`` (build | run) needs more memory than is
+def check_fits(name: str, config: DecoderConfig, precision: str, tokens: int) -> None:
+    """A WorkloadError with the estimate when running the model needs more memory than is
     free. Called before building, so that nothing is written for a model that cannot be used."""
     estimate = config.memory_estimate(precision, tokens)
     free = available_memory_bytes()
-    need = max(estimate["build"], estimate["run"]) if what == "run" else estimate["build"]
+    need = estimate["run"]
     if need > free:
         gib = 2**30
         raise WorkloadError(
             f"{name}: {config.param_count() / 1e9:.2f}B parameters at {precision} need about "
-            f"{need / gib:.1f} GiB (weights {estimate['weights'] / gib:.1f} GiB + KV cache "
+            f"{need / gib:.1f} GiB to run (weights {estimate['weights'] / gib:.1f} GiB + KV cache "
             f"{estimate['kv_cache'] / gib:.2f} GiB for {tokens} tokens + runtime), but only "
             f"{free / gib:.1f} GiB of memory is available",
             hint="choose a smaller preset or a lower precision (int4), or free memory")
@@ -148,7 +147,7 @@ class GeneratedDecoder(CachedBuild):
         path = self.cache_path()
         if self.cached() is not None and self._intact():
             return path
-        check_fits(self.name, self.config, self.precision, self.tokens, what="build")
+        check_fits(self.name, self.config, self.precision, self.tokens)
         path.parent.mkdir(parents=True, exist_ok=True)
         log.info("building synthetic decoder %s (%s) in %s", self.name, self.precision,
                  path.parent)

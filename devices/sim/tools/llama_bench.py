@@ -798,7 +798,7 @@ class Bench:
             self.log(f"print_info: {key:<16} = {value}")
         self.log(f"print_info: model params     = {info.params / 1e6:.2f} M")
         try:
-            check_fits(name, config, precision, tokens, what="run")
+            check_fits(name, config, precision, tokens)
             onnx = GeneratedDecoder(f"llama-bench:{name}", config, precision,
                                     tokens=tokens).materialize()
         except WorkloadError as exc:  # too large for this machine's memory
