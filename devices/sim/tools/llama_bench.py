@@ -29,15 +29,15 @@ Other departures from the real tool, each for the host's sake: the warm-up runs 
 once (ONNX Runtime allocates per cache length, llama-bench warms up with one token); a test whose
 prompt + generation + depth exceeds the model's context fails to create its context (the
 generated decoder's rotary tables end there; llama.cpp would only warn).
+
+The command line and devices are in ``llama_bench_params``, the statistics and printers in
+``llama_bench_output``.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 import os
 import posixpath
-import re
 import struct
 import time
 from dataclasses import dataclass, field
@@ -47,20 +47,41 @@ from pathlib import Path
 import numpy as np
 
 from devices.sim.cmdio import Invocation
-from devices.sim.tools.common import Crashed, ToolRun, g, program
+from devices.sim.tools.common import Crashed, ToolRun, program
+from devices.sim.tools.llama_bench_output import (
+    BUILD_COMMIT,
+    BUILD_NUMBER,
+    FIELDS,
+    PRINTERS,
+    Result,
+    avg_f,
+    avg_ns,
+    stdev_f,
+    stdev_ns,
+)
+from devices.sim.tools.llama_bench_params import (
+    CACHE_TYPES,
+    Device,
+    Exit,
+    InvalidParam,
+    Params,
+    backend_name,
+    instances,
+    list_devices,
+    parse,
+    parse_int_range,
+    phone_devices,
+    placement,
+    usage,
+)
+
+__all__ = ["BASE_FILE_KB", "BASE_KB", "FIELDS", "NAME", "Bench", "Device", "avg_f", "avg_ns",
+           "command", "cpu_info", "instances", "main", "parse", "parse_int_range", "read_model",
+           "stdev_f", "stdev_ns"]
 
 NAME = "llama-bench"
 BASE_KB, BASE_FILE_KB = 7_168, 4_608
 """Simulated footprint of the tool itself before it loads a model (its code and heap)."""
-BUILD_COMMIT, BUILD_NUMBER = "6a8cf8914", 6733
-"""The build this emulation imitates (the one of the Snapdragon README's sample)."""
-DEFAULT_MODEL = "models/7B/ggml-model-q4_0.gguf"
-HTP_ARCHS = ("v73", "v75", "v79", "v81")
-HTP_MIB = 2048  # what one Hexagon session reports as its memory
-OUTPUT_FORMATS = ("none", "csv", "json", "jsonl", "md", "sql")
-CACHE_TYPES = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32,
-               "q4_1": 20 / 32, "q5_0": 22 / 32, "q5_1": 24 / 32, "iq4_nl": 18 / 32}
-"""KV cache types ``-ctk/-ctv`` take, and their bytes per value."""
 GGML_PRECISION = {"F32": "fp32", "F16": "fp16", "Q8_0": "int8", "Q4_0": "int4"}
 FTYPE_NAMES = {"F32": "all F32", "Q4_K_M": "Q4_K - Medium", "Q4_K_S": "Q4_K - Small",
                "Q5_K_M": "Q5_K - Medium", "Q5_K_S": "Q5_K - Small", "Q3_K_S": "Q3_K - Small",
@@ -68,550 +89,6 @@ FTYPE_NAMES = {"F32": "all F32", "Q4_K_M": "Q4_K - Medium", "Q4_K_S": "Q4_K - Sm
                "IQ4_NL": "IQ4_NL - 4.5 bpw"}
 """GGUF file types as ``llama_model_ftype_name`` spells them (others as they are)."""
 CTX_PAD = 256  # llama_context pads n_ctx to a multiple of this
-
-# --- the fields, in the order of the README's JSON sample ---------------------------------
-
-FIELDS = ("build_commit", "build_number", "cpu_info", "gpu_info", "backends", "model_filename",
-          "model_type", "model_size", "model_n_params", "n_batch", "n_ubatch", "n_threads",
-          "cpu_mask", "cpu_strict", "poll", "type_k", "type_v", "n_gpu_layers", "n_cpu_moe",
-          "split_mode", "main_gpu", "no_kv_offload", "flash_attn", "devices", "tensor_split",
-          "tensor_buft_overrides", "use_mmap", "use_direct_io", "embeddings", "no_op_offload",
-          "no_host", "repack", "fit_target", "fit_min_ctx", "n_prompt", "n_gen", "n_depth",
-          "test_time", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts")
-INT_FIELDS = {"build_number", "model_size", "model_n_params", "n_batch", "n_ubatch", "n_threads",
-              "poll", "n_gpu_layers", "n_cpu_moe", "main_gpu", "flash_attn", "no_op_offload",
-              "fit_target", "fit_min_ctx", "n_prompt", "n_gen", "n_depth", "avg_ns", "stddev_ns"}
-BOOL_FIELDS = {"cpu_strict", "no_kv_offload", "use_mmap", "use_direct_io", "embeddings",
-               "no_host", "repack"}
-FLOAT_FIELDS = {"avg_ts", "stddev_ts"}
-
-
-# --- the command line --------------------------------------------------------------------------
-
-class InvalidParam(Exception):
-    """``error: invalid parameter for argument: ARG`` (after ``error: DETAIL`` when there is
-    one), the usage, exit 1."""
-
-    def __init__(self, arg: str, detail: str = ""):
-        super().__init__(detail)
-        self.arg, self.detail = arg, detail
-
-
-class Exit(Exception):
-    """``-h`` / ``--list-devices``: the tool prints and exits with this status."""
-
-    def __init__(self, code: int):
-        self.code = code
-
-
-@dataclass(frozen=True)
-class Device:
-    """A non-CPU ggml device of the phone, as the Snapdragon build registers it."""
-
-    name: str  # GPUOpenCL, HTP0
-    description: str
-    backend: str  # the ``backends`` value: OpenCL, HTP
-    unit: str  # gpu | npu: what the physics sees busy
-    mib: int
-
-
-def phone_devices(profile) -> list[Device]:
-    """The GPU-type devices llama.cpp finds on this phone (see the module's docstring)."""
-    acc = profile.accelerators or {}
-    devices = []
-    gpu = str(acc.get("gpu") or "")
-    if m := re.search(r"Adreno\D*(\d+)", gpu):
-        devices.append(Device("GPUOpenCL", f"QUALCOMM Adreno(TM) {m.group(1)}", "OpenCL", "gpu",
-                              profile.mem_total_kb // 1024))
-    if str(acc.get("htp_arch") or "") in HTP_ARCHS:
-        devices.append(Device("HTP0", "Hexagon", "HTP", "npu", HTP_MIB))
-    return devices
-
-
-@dataclass
-class Params:
-    """llama-bench's ``cmd_params``: every test parameter is a list (values are combined)."""
-
-    model: list[str] = field(default_factory=list)
-    n_prompt: list[int] = field(default_factory=list)
-    n_gen: list[int] = field(default_factory=list)
-    n_pg: list[tuple[int, int]] = field(default_factory=list)
-    n_depth: list[int] = field(default_factory=list)
-    n_batch: list[int] = field(default_factory=list)
-    n_ubatch: list[int] = field(default_factory=list)
-    type_k: list[str] = field(default_factory=list)
-    type_v: list[str] = field(default_factory=list)
-    n_threads: list[int] = field(default_factory=list)
-    cpu_mask: list[str] = field(default_factory=list)
-    cpu_strict: list[bool] = field(default_factory=list)
-    poll: list[int] = field(default_factory=list)
-    n_gpu_layers: list[int] = field(default_factory=list)
-    split_mode: list[str] = field(default_factory=list)
-    main_gpu: list[int] = field(default_factory=list)
-    no_kv_offload: list[bool] = field(default_factory=list)
-    flash_attn: list[int] = field(default_factory=list)
-    devices: list[tuple[Device, ...] | None] = field(default_factory=list)  # None: auto
-    use_mmap: list[bool] = field(default_factory=list)
-    embeddings: list[bool] = field(default_factory=list)
-    no_op_offload: list[bool] = field(default_factory=list)
-    no_host: list[bool] = field(default_factory=list)
-    reps: int = 5
-    prio: int = 0
-    delay: int = 0
-    verbose: bool = False
-    progress: bool = False
-    no_warmup: bool = False
-    output: str = "md"
-    output_err: str = "none"
-    default_threads: int = 1  # the phone's cores: -t's default
-
-
-def defaults(threads: int) -> dict[str, list]:
-    """``cmd_params_defaults`` (threads: the phone's cores)."""
-    return {"model": [DEFAULT_MODEL], "n_prompt": [512], "n_gen": [128], "n_pg": [],
-            "n_depth": [0], "n_batch": [2048], "n_ubatch": [512], "type_k": ["f16"],
-            "type_v": ["f16"], "n_threads": [threads], "cpu_mask": ["0x0"],
-            "cpu_strict": [False], "poll": [50], "n_gpu_layers": [-1], "split_mode": ["layer"],
-            "main_gpu": [0], "no_kv_offload": [False], "flash_attn": [-1], "devices": [None],
-            "use_mmap": [True], "embeddings": [False], "no_op_offload": [False],
-            "no_host": [False]}
-
-
-INT_LISTS = {"-p": "n_prompt", "--n-prompt": "n_prompt", "-n": "n_gen", "--n-gen": "n_gen",
-             "-d": "n_depth", "--n-depth": "n_depth", "-b": "n_batch", "--batch-size": "n_batch",
-             "-ub": "n_ubatch", "--ubatch-size": "n_ubatch", "-t": "n_threads",
-             "--threads": "n_threads", "--poll": "poll", "-mg": "main_gpu",
-             "--main-gpu": "main_gpu", "-ngl": "n_gpu_layers", "--n-gpu-layers": "n_gpu_layers"}
-BOOL_LISTS = {"--cpu-strict": "cpu_strict", "-nkvo": "no_kv_offload",
-              "--no-kv-offload": "no_kv_offload", "-mmp": "use_mmap", "--mmap": "use_mmap",
-              "-embd": "embeddings", "--embeddings": "embeddings", "-nopo": "no_op_offload",
-              "--no-op-offload": "no_op_offload", "--no-host": "no_host"}
-CHOICE_LISTS = {"-ctk": "type_k", "--cache-type-k": "type_k", "-ctv": "type_v",
-                "--cache-type-v": "type_v", "-sm": "split_mode", "--split-mode": "split_mode",
-                "-fa": "flash_attn", "--flash-attn": "flash_attn"}
-FLASH_ATTN = {"on": 1, "enabled": 1, "true": 1, "1": 1, "off": 0, "disabled": 0, "false": 0,
-              "0": 0, "auto": -1, "-1": -1}
-INTS = {"-r": "reps", "--repetitions": "reps", "--prio": "prio", "--delay": "delay"}
-SWITCHES = {"-v": "verbose", "--verbose": "verbose", "--progress": "progress",
-            "--no-warmup": "no_warmup"}
-RANGE = re.compile(r"(\d+)(?:-(\d+)(?:([+|*])(\d+))?)?(?:,|$)")
-RANGE_NEG = re.compile(r"(-?\d+)(?:-(\d+)(?:([+|*])(\d+))?)?(?:,|$)")
-
-
-def parse_int_range(text: str, allow_negative: bool = False) -> list[int]:
-    """``first[-last[(+|*)step]]``, comma-separated, as llama-bench's ``parse_int_range``."""
-    pattern, pos, out = RANGE_NEG if allow_negative else RANGE, 0, []
-    while pos < len(text) and (m := pattern.match(text, pos)):
-        first = int(m.group(1))
-        last = int(m.group(2)) if m.group(2) is not None else first
-        op, step = m.group(3) or "+", int(m.group(4)) if m.group(4) is not None else 1
-        i = first
-        while i <= last:
-            out.append(i)
-            nxt = i + step if op == "+" else i * step if op == "*" else None
-            if nxt is None:
-                raise ValueError("invalid range format")
-            if nxt <= i:
-                raise ValueError("invalid range")
-            i = nxt
-        pos = m.end()
-    if pos != len(text):
-        raise ValueError("invalid range format")
-    return out
-
-
-def _stoi(text: str) -> int:
-    m = re.match(r"\s*[-+]?\d+", text)
-    if not m:
-        raise ValueError("stoi")
-    return int(m.group())
-
-
-def _bool(text: str) -> bool:
-    """``std::istringstream >> bool``: 0 or 1 (another number: true; not a number: false)."""
-    m = re.match(r"\s*[-+]?\d+", text)
-    return bool(m and int(m.group()))
-
-
-def parse(args: list[str], devices: list[Device], threads: int) -> Params:
-    """``parse_cmd_params``: raises InvalidParam (or Exit for -h / --list-devices)."""
-    p = Params(default_threads=threads)
-    rest = iter(args)
-    for arg in rest:
-        if arg.startswith("--"):
-            arg = arg.replace("_", "-")  # as llama-bench: --n_prompt is --n-prompt
-
-        def value(arg: str = arg) -> str:
-            try:
-                return next(rest)
-            except StopIteration:
-                raise InvalidParam(arg) from None
-
-        try:
-            if arg in ("-h", "--help"):
-                raise Exit(0)
-            if arg == "--list-devices":
-                raise Exit(-1)
-            if arg in ("-m", "--model"):
-                p.model += value().split(",")
-            elif arg in ("-C", "--cpu-mask"):
-                p.cpu_mask += value().split(",")
-            elif arg in INT_LISTS:
-                getattr(p, INT_LISTS[arg]).extend(
-                    parse_int_range(value(), allow_negative=INT_LISTS[arg] == "n_gpu_layers"))
-            elif arg in BOOL_LISTS:
-                getattr(p, BOOL_LISTS[arg]).extend(_bool(v) for v in value().split(","))
-            elif arg in CHOICE_LISTS:
-                name = CHOICE_LISTS[arg]
-                choices = {"flash_attn": FLASH_ATTN,
-                           "split_mode": {m: m for m in ("none", "layer", "row")}}.get(
-                               name, {t: t for t in CACHE_TYPES})
-                values = value().split(",")
-                if any(v not in choices for v in values):
-                    raise InvalidParam(arg)
-                getattr(p, name).extend(choices[v] for v in values)
-            elif arg == "-pg":
-                pair = value().split(",")
-                if len(pair) != 2:
-                    raise InvalidParam(arg)
-                p.n_pg.append((_stoi(pair[0]), _stoi(pair[1])))
-            elif arg in ("-dev", "--device"):
-                for combo in value().split(","):
-                    try:
-                        p.devices.append(_devices_arg(combo, devices))
-                    except ValueError as exc:
-                        raise InvalidParam(arg, str(exc)) from None
-            elif arg in INTS:
-                setattr(p, INTS[arg], _stoi(value()))
-            elif arg in ("-o", "--output", "-oe", "--output-err"):
-                fmt = value()
-                if fmt not in OUTPUT_FORMATS:
-                    raise InvalidParam(arg)
-                setattr(p, "output" if arg in ("-o", "--output") else "output_err", fmt)
-            elif arg in SWITCHES:
-                setattr(p, SWITCHES[arg], True)
-            elif arg == "--numa":
-                if value() not in ("distribute", "", "isolate", "numactl"):
-                    raise InvalidParam(arg)
-            else:
-                raise InvalidParam(arg)
-        except ValueError as exc:  # std::stoi / parse_int_range threw: "error: WHAT" first
-            raise InvalidParam(arg, str(exc)) from None
-    for name, default in defaults(threads).items():
-        if not getattr(p, name):
-            setattr(p, name, list(default))
-    return p
-
-
-def _devices_arg(value: str, devices: list[Device]) -> tuple[Device, ...] | None:
-    """``parse_devices_arg``: ``auto`` (None), ``none`` (no device) or names joined by ``/``."""
-    value = value.strip()
-    if not value:
-        raise ValueError("no devices specified")
-    if value == "auto":
-        return None
-    names = [n.strip() for n in value.split("/")]
-    if names == ["none"]:
-        return ()
-    by_name = {d.name: d for d in devices}
-    found = []
-    for name in names:
-        if not name:
-            raise ValueError("invalid device specification")
-        if name not in by_name:
-            raise ValueError(f"invalid device: {name}")
-        found.append(by_name[name])
-    return tuple(found)
-
-
-def usage(argv0: str, threads: int) -> str:
-    d = defaults(threads)
-    opts = [("-h, --help", ""),
-            ("--numa <distribute|isolate|numactl>", "numa mode (default: disabled)"),
-            ("-r, --repetitions <n>", "number of times to repeat each test (default: 5)"),
-            ("--prio <0|1|2|3>", "process/thread priority (default: 0)"),
-            ("--delay <0...N> (seconds)", "delay between each test (default: 0)"),
-            ("-o, --output <csv|json|jsonl|md|sql>",
-             "output format printed to stdout (default: md)"),
-            ("-oe, --output-err <csv|json|jsonl|md|sql>",
-             "output format printed to stderr (default: none)"),
-            ("--list-devices", "list available devices and exit"),
-            ("-v, --verbose", "verbose output"),
-            ("--progress", "print test progress indicators"),
-            ("--no-warmup", "skip warmup runs before benchmarking")]
-    tests = [("-m, --model <filename>", DEFAULT_MODEL), ("-p, --n-prompt <n>", "512"),
-             ("-n, --n-gen <n>", "128"), ("-pg <pp,tg>", ""), ("-d, --n-depth <n>", "0"),
-             ("-b, --batch-size <n>", "2048"), ("-ub, --ubatch-size <n>", "512"),
-             ("-ctk, --cache-type-k <t>", "f16"), ("-ctv, --cache-type-v <t>", "f16"),
-             ("-t, --threads <n>", str(d["n_threads"][0])), ("-C, --cpu-mask <hex,hex>", "0x0"),
-             ("--cpu-strict <0|1>", "0"), ("--poll <0...100>", "50"),
-             ("-ngl, --n-gpu-layers <n>", "-1"), ("-sm, --split-mode <none|layer|row>", "layer"),
-             ("-mg, --main-gpu <i>", "0"), ("-nkvo, --no-kv-offload <0|1>", "0"),
-             ("-fa, --flash-attn <on|off|auto>", "auto"),
-             ("-dev, --device <dev0/dev1/...>", "auto"), ("-mmp, --mmap <0|1>", "1"),
-             ("-embd, --embeddings <0|1>", "0"), ("-nopo, --no-op-offload <0|1>", "0"),
-             ("--no-host <0|1>", "0")]
-    lines = [f"usage: {argv0} [options]", "", "options:"]
-    lines += [f"  {flag:<42}{text}".rstrip() for flag, text in opts]
-    lines += ["", "test parameters:"]
-    lines += [f"  {flag:<42}(default: {text})" for flag, text in tests]
-    lines += ["", "Multiple values can be given for each parameter by separating them with ','",
-              "or by specifying the parameter multiple times. Ranges can be given as",
-              "'first-last' or 'first-last+step' or 'first-last*mult'."]
-    return "\n".join(lines) + "\n"
-
-
-def list_devices(devices: list[Device]) -> str:
-    """``--list-devices`` (common_print_available_devices): the non-CPU devices."""
-    lines = ["Available devices:"]
-    lines += [f"  {d.name}: {d.description} ({d.mib} MiB, {d.mib} MiB free)" for d in devices]
-    return "\n".join(lines if devices else [*lines, "  (none)"]) + "\n"
-
-
-# --- tests -------------------------------------------------------------------------------------
-
-TEST_PARAMS = ("n_gpu_layers", "split_mode", "main_gpu", "devices", "use_mmap", "embeddings",
-               "no_op_offload", "no_host", "n_batch", "n_ubatch", "type_k", "type_v",
-               "no_kv_offload", "flash_attn", "n_threads", "cpu_mask", "cpu_strict", "n_depth",
-               "poll")
-"""The order in which llama-bench combines the parameters (the model first), so that a model
-is loaded as few times as possible."""
-
-
-def instances(p: Params) -> list[dict]:
-    """``get_cmd_params_instances``: every combination, then pp, tg and pg tests."""
-    out = []
-    for model in p.model:
-        for combo in itertools.product(*(getattr(p, name) for name in TEST_PARAMS)):
-            base = {"model": model, **dict(zip(TEST_PARAMS, combo, strict=True))}
-            out += [{**base, "n_prompt": n, "n_gen": 0} for n in p.n_prompt if n]
-            out += [{**base, "n_prompt": 0, "n_gen": n} for n in p.n_gen if n]
-            out += [{**base, "n_prompt": pp, "n_gen": tg} for pp, tg in p.n_pg if pp or tg]
-    return out
-
-
-def placement(inst: dict, devices: list[Device], layers: int | None
-              ) -> tuple[tuple[Device, ...], float]:
-    """The devices a test offloads to and the share of the layers they get (llama.cpp counts
-    the output layer too: ``-ngl`` of ``layers + 1`` offloads everything; negative: all)."""
-    chosen = devices[:1] if inst["devices"] is None else inst["devices"]
-    ngl = inst["n_gpu_layers"]
-    if not chosen or ngl == 0:
-        return (), 0.0
-    if layers is None or ngl < 0:
-        return chosen, 1.0
-    return chosen, min(ngl, layers + 1) / (layers + 1)
-
-
-def backend_name(used: tuple[Device, ...]) -> str:
-    return ",".join(dict.fromkeys(d.backend for d in used)) or "CPU"
-
-
-def test_name(n_prompt: int, n_gen: int, n_depth: int) -> str:
-    if n_prompt > 0 and n_gen == 0:
-        name = f"pp{n_prompt}"
-    elif n_gen > 0 and n_prompt == 0:
-        name = f"tg{n_gen}"
-    else:
-        name = f"pp{n_prompt}+tg{n_gen}"
-    return f"{name} @ d{n_depth}" if n_depth > 0 else name
-
-
-# --- statistics, as llama-bench computes them (avg/stdev templates over uint64 and double) ------
-
-def avg_ns(samples: list[int]) -> int:
-    return sum(samples) // len(samples) if samples else 0
-
-
-def stdev_ns(samples: list[int]) -> int:
-    n = len(samples)
-    if n <= 1:
-        return 0
-    mean = sum(samples) // n
-    var = sum(s * s for s in samples) // (n - 1) - mean * mean * n // (n - 1)
-    return int(math.sqrt(var)) if var > 0 else 0
-
-
-def avg_f(values: list[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
-
-
-def stdev_f(values: list[float]) -> float:
-    n = len(values)
-    if n <= 1:
-        return 0.0
-    mean = avg_f(values)
-    var = sum(v * v for v in values) / (n - 1) - mean * mean * n / (n - 1)
-    return math.sqrt(var) if var > 0 else 0.0
-
-
-@dataclass
-class Result:
-    """One finished test (``struct test``): its values by field, and its samples."""
-
-    values: dict
-    samples_ns: list[int]
-
-    @property
-    def samples_ts(self) -> list[float]:
-        n = self.values["n_prompt"] + self.values["n_gen"]
-        return [1e9 * n / t for t in self.samples_ns]
-
-    def strings(self) -> dict[str, str]:
-        """``get_values``: every field as the C++ code turns it into a string."""
-        v = dict(self.values)
-        ts = self.samples_ts
-        v.update(avg_ns=avg_ns(self.samples_ns), stddev_ns=stdev_ns(self.samples_ns),
-                 avg_ts=avg_f(ts), stddev_ts=stdev_f(ts))
-        out = {}
-        for name in FIELDS:
-            value = v[name]
-            if name in FLOAT_FIELDS:
-                out[name] = f"{value:f}"
-            elif isinstance(value, bool):
-                out[name] = str(int(value))
-            else:
-                out[name] = str(value)
-        return out
-
-
-# --- printers ----------------------------------------------------------------------------------
-
-def _json_value(name: str, text: str) -> str:
-    if name in BOOL_FIELDS:
-        return "false" if text == "0" else "true"
-    if name in INT_FIELDS or name in FLOAT_FIELDS:
-        return text
-    escaped = "".join('\\"' if c == '"' else "\\\\" if c == "\\" else
-                      f"\\u{ord(c):04x}" if ord(c) <= 0x1F else c for c in text)
-    return f'"{escaped}"'
-
-
-class Printer:
-    """One of llama-bench's output formats: a header, one entry per test, a footer."""
-
-    def __init__(self, write):
-        self.write = write
-
-    def header(self, params: Params, all_cpu: bool) -> None:
-        pass
-
-    def test(self, result: Result) -> None:
-        """One test's entry: every format's own (the formats below override this)."""
-
-    def footer(self) -> None:
-        pass
-
-
-class CsvPrinter(Printer):
-    def header(self, params, all_cpu):
-        self.write(",".join(FIELDS) + "\n")
-
-    def test(self, result):
-        values = result.strings()
-        self.write(",".join('"' + values[f].replace('"', '""') + '"' for f in FIELDS) + "\n")
-
-
-class JsonPrinter(Printer):
-    first = True
-
-    def header(self, params, all_cpu):
-        self.write("[\n")
-
-    def test(self, result):
-        values = result.strings()
-        text = "" if self.first else ",\n"
-        self.first = False
-        text += "  {\n" + "".join(f'    "{f}": {_json_value(f, values[f])},\n' for f in FIELDS)
-        text += f"    \"samples_ns\": [ {', '.join(map(str, result.samples_ns))} ],\n"
-        text += f"    \"samples_ts\": [ {', '.join(g(t) for t in result.samples_ts)} ]\n  }}"
-        self.write(text)
-
-    def footer(self):
-        self.write("\n]\n")
-
-
-class JsonlPrinter(Printer):
-    def test(self, result):
-        values = result.strings()
-        text = "{" + "".join(f'"{f}": {_json_value(f, values[f])}, ' for f in FIELDS)
-        text += f"\"samples_ns\": [ {', '.join(map(str, result.samples_ns))} ],"
-        text += f"\"samples_ts\": [ {', '.join(g(t) for t in result.samples_ts)} ]}}\n"
-        self.write(text)
-
-
-class SqlPrinter(Printer):
-    def header(self, params, all_cpu):
-        kinds = {**dict.fromkeys(INT_FIELDS | BOOL_FIELDS, "INTEGER"),
-                 **dict.fromkeys(FLOAT_FIELDS, "REAL")}
-        cols = [f"  {f} {kinds.get(f, 'TEXT')}{',' if i < len(FIELDS) - 1 else ''}"
-                for i, f in enumerate(FIELDS)]
-        self.write("CREATE TABLE IF NOT EXISTS llama_bench (\n" + "\n".join(cols) + "\n);\n\n")
-
-    def test(self, result):
-        values = result.strings()
-        self.write(f"INSERT INTO llama_bench ({', '.join(FIELDS)}) VALUES ("
-                   + ", ".join(f"'{values[f]}'" for f in FIELDS) + ");\n")
-
-
-MD_WIDTHS = {"model": -30, "t/s": 20, "size": 10, "params": 10, "n_gpu_layers": 3,
-             "n_threads": 7, "n_batch": 7, "n_ubatch": 8, "type_k": 6, "type_v": 6,
-             "split_mode": 5, "flash_attn": 2, "devices": -12, "use_mmap": 4, "test": 15,
-             "no_op_offload": 4, "no_host": 4}
-MD_NAMES = {"n_gpu_layers": "ngl", "split_mode": "sm", "n_threads": "threads",
-            "no_kv_offload": "nkvo", "flash_attn": "fa", "use_mmap": "mmap", "embeddings": "embd",
-            "no_op_offload": "nopo", "no_host": "noh", "devices": "dev"}
-MD_OPTIONAL = ("cpu_mask", "cpu_strict", "poll", "n_batch", "n_ubatch", "type_k", "type_v",
-               "main_gpu", "split_mode", "no_kv_offload", "flash_attn", "devices", "use_mmap",
-               "embeddings", "no_op_offload", "no_host")
-"""Columns shown only when their parameter differs from its default."""
-
-
-def _md_width(name: str) -> int:
-    if name in MD_WIDTHS:
-        return MD_WIDTHS[name]
-    width = max(len(name), 10)
-    return width if name in INT_FIELDS | BOOL_FIELDS | FLOAT_FIELDS else -width
-
-
-def _md_cell(text: str, width: int) -> str:
-    return f" {text:<{-width}} |" if width < 0 else f" {text:>{width}} |"
-
-
-class MarkdownPrinter(Printer):
-    def header(self, params, all_cpu):
-        base = defaults(params.default_threads)
-        fields = ["model", "size", "params", "backend"]
-        if not all_cpu:
-            fields.append("n_gpu_layers")
-        if all_cpu or params.n_threads != base["n_threads"]:
-            fields.append("n_threads")
-        fields += [f for f in MD_OPTIONAL if getattr(params, f) != base[f]]
-        self.fields = [*fields, "test", "t/s"]
-        self.write("|" + "".join(_md_cell(MD_NAMES.get(f, f), _md_width(f))
-                                 for f in self.fields) + "\n")
-        self.write("|" + "".join(f" {'-' * (abs(w) - 1)}{':' if w > 0 else '-'} |"
-                                 for w in map(_md_width, self.fields)) + "\n")
-
-    def test(self, result):
-        v, values = result.values, result.strings()
-        size, params = v["model_size"], v["model_n_params"]
-        ts = result.samples_ts
-        cells = {"model": v["model_type"],
-                 "size": f"{size / 2**20:.2f} MiB" if size < 2**30 else f"{size / 2**30:.2f} GiB",
-                 "params": f"{params / 1e6:.2f} M" if params < 1e9 else f"{params / 1e9:.2f} B",
-                 "backend": v["backends"],
-                 "test": test_name(v["n_prompt"], v["n_gen"], v["n_depth"]),
-                 "t/s": f"{avg_f(ts):.2f} ± {stdev_f(ts):.2f}"}
-        self.write("|" + "".join(_md_cell(cells.get(f, values.get(f, "")), _md_width(f))
-                                 for f in self.fields) + "\n")
-
-    def footer(self):
-        self.write(f"\nbuild: {BUILD_COMMIT} ({BUILD_NUMBER})\n")
-
-
-PRINTERS = {"csv": CsvPrinter, "json": JsonPrinter, "jsonl": JsonlPrinter, "md": MarkdownPrinter,
-            "sql": SqlPrinter}
 
 
 # --- the model ---------------------------------------------------------------------------------
