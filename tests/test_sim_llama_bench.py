@@ -10,10 +10,10 @@ import json
 import math
 import re
 import shlex
-import time
 from pathlib import Path
 
 import pytest
+from sim_tool_process import running_pid, wait_for
 
 from devices.sim.tools import llama_bench as lb
 from devices.sim.tools import stub_binary
@@ -284,23 +284,6 @@ def test_a_model_too_large_for_memory_fails_to_allocate(sm8650, monkeypatch):
 
 
 # --- the process: /proc, faults, physics --------------------------------------------------------
-
-def wait_for(predicate, timeout: float = 20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out")
-
-
-def running_pid(phone: Userland) -> int:
-    def pid():
-        out, _, code = phone.run(f"cat {T}/tool.pid 2>/dev/null")
-        return int(out) if code == 0 and out.strip() and int(out) in phone.processes else None
-    return wait_for(pid)
-
 
 def finish(proc) -> int:
     while (event := proc.next_event(30)) is not None and event[0] != "exit":

@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 import shlex
 import struct
-import time
 
 import numpy as np
 import pytest
+from sim_tool_process import running_pid, wait_for
 
 from devices.sim.profiles import load_profile
 from devices.sim.shell import SH
@@ -207,23 +207,6 @@ def test_flags_unknown_and_bad_values(bare):
 
 def fake_model(phone: Userland) -> None:
     put(phone, f"{T}/fake.tflite", b"\x1c\x00\x00\x00TFL3" + bytes(64))
-
-
-def wait_for(predicate, timeout_s: float = 10.0):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out")
-
-
-def running_pid(phone: Userland) -> int:
-    def pid():
-        out, _, code = phone.run(f"cat {T}/tool.pid 2>/dev/null")
-        return int(out) if code == 0 and out.strip() and int(out) in phone.processes else None
-    return wait_for(pid)
 
 
 def test_hang_proc_status_and_kill(bare):
