@@ -318,6 +318,14 @@ class PhoneJob:
         return rounds, reason
 
 
+def telemetry_fields(tele: dict[str, Any]) -> dict[str, Any]:
+    """The result fields a phone job takes from its power session's ``result`` as they are:
+    power, thermal, telemetry quality, preconditions (each missing one with its reason)."""
+    keys = ("memory_missing_reason", "power", "power_missing_reason", "thermal",
+            "thermal_missing_reason", "telemetry", "preconditions")
+    return {key: tele.get(key) for key in keys}
+
+
 def summarize_rounds(rounds: list[dict]) -> dict[str, Any]:
     """The record's latency fields from the rounds (each round's mean is one sample)."""
     means = [r["latency_ms"]["mean"] for r in rounds]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import device_commands as cmds
-from harness.device_job import DelegateFailed, DeviceJobOptions, PhoneJob, _stub
+from harness.device_job import DelegateFailed, DeviceJobOptions, PhoneJob, _stub, telemetry_fields
 from harness.errors import BackendUnavailable, ToolError
 from harness.settings import MeasureSettings
 from harness.stats import summarize
@@ -122,14 +122,8 @@ def run_llm(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobO
         "inference_s": (sum(pp["samples_ns"]) + sum(tg["samples_ns"])) / 1e9,
         "memory_peak_mb": tele.get("memory_peak_mb"),
         "memory_source": tele.get("memory_source"),
-        "memory_missing_reason": tele.get("memory_missing_reason"),
-        "power": tele.get("power"),
-        "power_missing_reason": tele.get("power_missing_reason"),
-        "thermal": tele.get("thermal"),
-        "thermal_missing_reason": tele.get("thermal_missing_reason"),
+        **telemetry_fields(tele),
         "delegation": delegation,
-        "telemetry": tele.get("telemetry"),
-        "preconditions": tele.get("preconditions"),
         "accuracy": {"max_abs_error": None, "cosine_similarity": None,
                      "missing_reason": "llama-bench does not return the model's outputs"},
         "energy_mj_per_token": energy,

@@ -9,7 +9,13 @@ from typing import Any
 
 from devices.android import WORK_DIR
 from harness import accuracy
-from harness.device_job import DelegateFailed, DeviceJobOptions, PhoneJob, summarize_rounds
+from harness.device_job import (
+    DelegateFailed,
+    DeviceJobOptions,
+    PhoneJob,
+    summarize_rounds,
+    telemetry_fields,
+)
 from harness.errors import NpubenchError
 from harness.settings import MeasureSettings
 from harness.tools import ToolConfig
@@ -84,14 +90,8 @@ def _run(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOpti
         "memory_source": tele.get("memory_source") or (
             "benchmark_model's footprint delta (approximate)"
             if probe.get("memory_overall_mb") else None),
-        "memory_missing_reason": tele.get("memory_missing_reason"),
-        "power": tele.get("power"),
-        "power_missing_reason": tele.get("power_missing_reason"),
-        "thermal": tele.get("thermal"),
-        "thermal_missing_reason": tele.get("thermal_missing_reason"),
+        **telemetry_fields(tele),
         "delegation": delegation,
-        "telemetry": tele.get("telemetry"),
-        "preconditions": tele.get("preconditions"),
         "accuracy": accuracy_block,
         "samples": {**samples, "ops": probe.get("ops") or []},
     }
