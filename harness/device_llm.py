@@ -21,8 +21,8 @@ from typing import Any
 from harness import device_commands as cmds
 from harness.device_job import DelegateFailed, DeviceJobOptions, PhoneJob, _stub, telemetry_fields
 from harness.errors import BackendUnavailable, ToolError
+from harness.llm_job import llm_summary
 from harness.settings import MeasureSettings
-from harness.stats import summarize
 from harness.tools import ToolConfig
 
 PROBE_PROMPT, PROBE_GEN = 8, 4
@@ -272,14 +272,11 @@ def llm_figures(pp: dict, tg: dict) -> dict[str, Any]:
     prefill = pp.get("samples_ts") or [pp["n_prompt"] * 1e9 / ns for ns in pp["samples_ns"]]
     decode = tg.get("samples_ts") or [n_gen * 1e9 / ns for ns in tg["samples_ns"]]
     token_ms = [ns / n_gen / 1e6 for ns in tg["samples_ns"]]
-    blocks = {"ttft_ms": summarize(ttft), "prefill_tokens_per_s": summarize(prefill),
-              "decode_tokens_per_s": summarize(decode), "token_latency_ms": summarize(token_ms)}
+    figures = llm_summary(ttft_ms=ttft, prefill_tokens_per_s=prefill,
+                          decode_tokens_per_s=decode, token_latency_ms=token_ms)
     return {
-        "latency_ms": blocks["token_latency_ms"],
-        "ttft_ms": blocks["ttft_ms"]["median"],
-        "prefill_tokens_per_s": blocks["prefill_tokens_per_s"]["median"],
-        "decode_tokens_per_s": blocks["decode_tokens_per_s"]["median"],
-        "llm": blocks,
+        **figures["top"],
+        "llm": figures["blocks"],
         "samples": {"latency_ms": token_ms, "pp_samples_ns": list(pp["samples_ns"]),
                     "tg_samples_ns": list(tg["samples_ns"])},
     }

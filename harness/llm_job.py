@@ -100,7 +100,7 @@ def run_host_llm_job(job: dict[str, Any]) -> dict[str, Any]:
         "init_ms": decoder.load_ms,
         "first_inference_ms": warmup.prefill_ns / 1e6,
         "warmup": {"iterations": 1, "mean_ms": (warmup.prefill_ns + sum(warmup.step_ns)) / 1e6},
-        "latency_ms": figures["token_latency_ms"],
+        "latency_ms": figures["top"]["latency_ms"],
         "stop_reason": "repetitions",
         "precision_reached": None,
         "ci95_relative_half_width": None,
@@ -110,14 +110,12 @@ def run_host_llm_job(job: dict[str, Any]) -> dict[str, Any]:
         "memory_before_load_mb": rss_before_mb,
         "memory_source": source,
         "telemetry": ({**tele.summary(), "idle_mw": idle_mw} if tele is not None else None),
-        "ttft_ms": figures["ttft_ms"]["median"],
-        "prefill_tokens_per_s": figures["prefill_tokens_per_s"]["median"],
-        "decode_tokens_per_s": figures["decode_tokens_per_s"]["median"],
+        **{k: v for k, v in figures["top"].items() if k != "latency_ms"},
         "energy_mj_per_token": energy,
         "energy_missing_reason": energy_reason,
         "llm": {"prompt_tokens": n_prompt, "gen_tokens": n_gen, "repetitions": len(reps),
                 "params": config.param_count(), "weight_bytes": weight_bytes,
-                "kv_cache_bytes": kv_bytes, "load_ms": decoder.load_ms, **figures,
+                "kv_cache_bytes": kv_bytes, "load_ms": decoder.load_ms, **figures["blocks"],
                 "source": SOURCE},
         "samples": {
             "latency_ms": [ns / 1e6 for r in reps for ns in r.step_ns],
@@ -130,14 +128,22 @@ def run_host_llm_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def llm_figures(reps: list, n_prompt: int, n_gen: int) -> dict[str, Any]:
-    """Distributions over repetitions (``harness.llm_loop.Generation``) of TTFT, prefill and
-    decode tokens/s, and the per-token latency over every decode step."""
-    return {
-        "ttft_ms": summarize([r.prefill_ns / 1e6 for r in reps]),
-        "prefill_tokens_per_s": summarize([n_prompt / (r.prefill_ns / 1e9) for r in reps]),
-        "decode_tokens_per_s": summarize([n_gen / (sum(r.step_ns) / 1e9) for r in reps]),
-        "token_latency_ms": summarize([ns / 1e6 for r in reps for ns in r.step_ns]),
-    }
+    """The LLM figures of repetitions (``harness.llm_loop.Generation``): see ``llm_summary``."""
+    return llm_summary(ttft_ms=[r.prefill_ns / 1e6 for r in reps],
+                       prefill_tokens_per_s=[n_prompt / (r.prefill_ns / 1e9) for r in reps],
+                       decode_tokens_per_s=[n_gen / (sum(r.step_ns) / 1e9) for r in reps],
+                       token_latency_ms=[ns / 1e6 for r in reps for ns in r.step_ns])
+
+
+def llm_summary(**samples: list[float]) -> dict[str, Any]:
+    """What any LLM runner reports from its samples (``ttft_ms``, ``prefill_tokens_per_s``,
+    ``decode_tokens_per_s``, ``token_latency_ms``): ``blocks``, each one's distribution for
+    the record's ``llm`` block; ``top``, the record's top-level medians and ``latency_ms``
+    (per generated token)."""
+    blocks = {name: summarize(values) for name, values in samples.items()}
+    top = {name: blocks[name]["median"]
+           for name in ("ttft_ms", "prefill_tokens_per_s", "decode_tokens_per_s")}
+    return {"blocks": blocks, "top": {**top, "latency_ms": blocks["token_latency_ms"]}}
 
 
 def energy_per_token(tele: dict | None, idle_mw: float | None, decode_s: float,
