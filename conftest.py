@@ -61,7 +61,7 @@ def adb_home(tmp_path, monkeypatch):
 def sim_phone():
     """A factory: ``sim_phone(profile="sm8650", **options)`` starts a simulated phone on
     127.0.0.1 (real ADB protocol) that is stopped when the test ends."""
-    from devices.sim import start_sim
+    from npubench.devices.sim import start_sim
 
     phones = []
 
@@ -78,9 +78,9 @@ def sim_phone():
 @pytest.fixture
 def android(sim_phone, adb_home, tmp_path):
     """A factory: an AndroidDevice connected over adb-shell to a new simulated phone."""
-    from devices.android import AndroidDevice
-    from devices.hashcache import HashCache
-    from devices.transport import AdbShellTransport
+    from npubench.devices.android import AndroidDevice
+    from npubench.devices.hashcache import HashCache
+    from npubench.devices.transport import AdbShellTransport
 
     devices = []
 

@@ -16,7 +16,7 @@ HEAVY = ["numpy", "scipy", "pandas", "matplotlib", "onnxruntime", "onnx", "ai_ed
 
 def main(repeats: int = 10) -> None:
     exe = shutil.which("npubench")
-    cmd = [exe, "--help"] if exe else [sys.executable, "-m", "harness.cli", "--help"]
+    cmd = [exe, "--help"] if exe else [sys.executable, "-m", "npubench", "--help"]
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()

@@ -17,16 +17,16 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from devices.android import AndroidDevice
-from devices.hashcache import HashCache
-from devices.sim import start_sim
-from devices.transport import AdbShellTransport
-from harness.device_job import DeviceJobOptions
-from harness.plan import make_plan
-from harness.run import PhoneContext, execute, new_run_id, start_run
-from harness.settings import MeasureSettings
-from harness.tools import ToolConfig
-from workloads.registry import resolve
+from npubench.devices.android import AndroidDevice
+from npubench.devices.hashcache import HashCache
+from npubench.devices.sim import start_sim
+from npubench.devices.transport import AdbShellTransport
+from npubench.harness.device_job import DeviceJobOptions
+from npubench.harness.plan import make_plan
+from npubench.harness.run import PhoneContext, execute, new_run_id, start_run
+from npubench.harness.settings import MeasureSettings
+from npubench.harness.tools import ToolConfig
+from npubench.workloads.registry import resolve
 
 WORKLOADS = ["face_detection_short_range", "face_landmark"]
 BACKENDS = ["tflite:xnnpack", "tflite:gpu", "npu"]
@@ -40,7 +40,7 @@ def run_profile(profile: str, tmp: Path) -> list[dict]:
                            simulated=True, hash_cache=HashCache(tmp / "h.json")).connect()
     settings = MeasureSettings(max_seconds=3, idle_baseline_s=IDLE_S, device_rounds_min=5)
     tools = ToolConfig()
-    from harness.device_job import phone_backends
+    from npubench.harness.device_job import phone_backends
 
     jobs = make_plan([device], [resolve(w) for w in WORKLOADS], BACKENDS,
                      known_backends=lambda d: phone_backends(d, tools))

@@ -14,11 +14,11 @@ import time
 
 from ai_edge_litert.interpreter import Interpreter
 
-from harness.host_job import run_host_job
-from harness.settings import MeasureSettings
-from harness.worker import run_isolated
-from workloads.inputs import TensorSpec, make_inputs
-from workloads.registry import resolve
+from npubench.harness.host_job import run_host_job
+from npubench.harness.settings import MeasureSettings
+from npubench.harness.worker import run_isolated
+from npubench.workloads.inputs import TensorSpec, make_inputs
+from npubench.workloads.registry import resolve
 
 WORKLOAD, BACKEND = "face_detection_short_range", "tflite:xnnpack?threads=1"
 ROUNDS, BARE_SECONDS = 3, 3.0

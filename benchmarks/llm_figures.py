@@ -22,10 +22,10 @@ import sys
 import tempfile
 import time
 
-from harness.host_job import run_host_job
-from harness.settings import MeasureSettings
-from harness.worker import run_isolated
-from workloads.registry import resolve
+from npubench.harness.host_job import run_host_job
+from npubench.harness.settings import MeasureSettings
+from npubench.harness.worker import run_isolated
+from npubench.workloads.registry import resolve
 
 ROUNDS = 3
 

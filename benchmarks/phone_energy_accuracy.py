@@ -23,10 +23,10 @@ import sys
 import tempfile
 import time
 
-from devices.android import AndroidDevice
-from devices.phone_steps import prepare_power_measurement
-from devices.sim import start_sim
-from devices.transport import AdbShellTransport
+from npubench.devices.android import AndroidDevice
+from npubench.devices.phone_steps import prepare_power_measurement
+from npubench.devices.sim import start_sim
+from npubench.devices.transport import AdbShellTransport
 
 LOAD_S = 5.0
 LOADS = ({"cores": 4}, {"cores": 1}, {"gpu": 0.6, "cores": 1})
@@ -73,8 +73,8 @@ def measure(profile: str, load: dict) -> dict:
 
 def _naive_mw(side: dict, power: dict, a0: float, a1: float) -> float:
     """Mean V x I of the samples inside the window, ignoring the gauge's lag."""
-    from devices.phone_power import Calibration
-    from harness.energy import mean_power_from_samples
+    from npubench.devices.phone_power import Calibration
+    from npubench.energy import mean_power_from_samples
 
     cal = power["calibration"]
     c = Calibration(cal["current_unit"], -1 if cal["discharge"] == "negative" else 1,

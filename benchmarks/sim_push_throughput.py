@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from devices.android import AndroidDevice
-from devices.hashcache import HashCache
-from devices.sim import start_sim
-from devices.transport import AdbShellTransport
+from npubench.devices.android import AndroidDevice
+from npubench.devices.hashcache import HashCache
+from npubench.devices.sim import start_sim
+from npubench.devices.transport import AdbShellTransport
 
 SIZE_BYTES = 64 * 2**20
 

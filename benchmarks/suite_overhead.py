@@ -17,12 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.results import read_records
+from npubench.results import read_records
 
 
 def run(out: Path, env: dict) -> float:
     exe = shutil.which("npubench")
-    cmd = [exe] if exe else [sys.executable, "-m", "harness.cli"]
+    cmd = [exe] if exe else [sys.executable, "-m", "npubench"]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd + ["run", "--suite", "quick", "--out", str(out)], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from harness.errors import ConfigError
+from npubench.errors import ConfigError
 
 
 def adb_key_path() -> Path:

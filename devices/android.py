@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from devices import soc as soc_catalogue
-from devices.base import DeviceInfo, SocInfo
-from devices.hashcache import HashCache
-from devices.transport import ProgressCallback, Transport
-from harness.errors import DeviceError
+from npubench.devices import soc as soc_catalogue
+from npubench.devices.base import DeviceInfo, SocInfo
+from npubench.devices.hashcache import HashCache
+from npubench.devices.transport import ProgressCallback, Transport
+from npubench.errors import DeviceError
 
 WORK_DIR = "/data/local/tmp/npubench"
 """Everything npubench leaves on a phone lives here (``clean`` removes it)."""

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from workloads.fetch import cache_dir, sha256_file
+from npubench.workloads.fetch import cache_dir, sha256_file
 
 
 class HashCache:

@@ -14,8 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from devices.base import DeviceInfo
-from harness.errors import ConfigError
+from npubench.devices.base import DeviceInfo
+from npubench.errors import ConfigError
 
 NVIDIA_SMI_TIMEOUT_S = 5.0
 TFLITE_MISSING = (

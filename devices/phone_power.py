@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.energy import (
+from npubench.energy import (
     energy_mj_per_inference,
     integrate_power_mw,
     mean_power_from_samples,

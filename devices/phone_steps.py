@@ -12,14 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from devices.phone_power import (
+from npubench.devices.phone_power import (
     DISCHARGING_STATES,
     memory_peak_mb,
     power_summary,
     thermal_summary,
     to_celsius,
 )
-from devices.phone_telemetry import (
+from npubench.devices.phone_telemetry import (
     PhoneSampler,
     Sensors,
     _number,

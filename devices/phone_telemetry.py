@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from devices.android import WORK_DIR, q
-from devices.phone_power import (
+from npubench.devices.android import WORK_DIR, q
+from npubench.devices.phone_power import (
     HOT_KINDS,
     Samples,
     celsius_divisor,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from harness.errors import ConfigError, DeviceError
+from npubench.errors import ConfigError, DeviceError
 
 SIM_PREFIX, TCP_PREFIX, USB_PREFIX = "sim:", "tcp:", "usb:"
 
@@ -17,7 +17,7 @@ SIM_PREFIX, TCP_PREFIX, USB_PREFIX = "sim:", "tcp:", "usb:"
 def resolve_device(spec: str | None, connect: bool = True):
     """The device a spec names. None means: ``$ANDROID_SERIAL``, else the one phone attached
     on USB, else this host. Several phones and none named is an error listing them."""
-    from devices.host import HostDevice
+    from npubench.devices.host import HostDevice
 
     spec = (spec or os.environ.get("ANDROID_SERIAL") or "").strip()
     if not spec:
@@ -41,8 +41,8 @@ def resolve_device(spec: str | None, connect: bool = True):
 
 
 def _android(spec: str):
-    from devices.android import AndroidDevice
-    from devices.transport import AdbShellTransport
+    from npubench.devices.android import AndroidDevice
+    from npubench.devices.transport import AdbShellTransport
 
     if spec.startswith(SIM_PREFIX):
         return start_sim_device(spec[len(SIM_PREFIX):])
@@ -67,9 +67,9 @@ def parse_host_port(text: str) -> tuple[str, int]:
 def start_sim_device(profile: str):
     """A simulated phone (``devices/sim``) on 127.0.0.1, reached over real ADB on TCP; it stops
     when the device is closed."""
-    from devices.android import AndroidDevice
-    from devices.sim import start_sim
-    from devices.transport import AdbShellTransport
+    from npubench.devices.android import AndroidDevice
+    from npubench.devices.sim import start_sim
+    from npubench.devices.transport import AdbShellTransport
 
     server = start_sim(profile)
     host, port = server.address
@@ -92,7 +92,7 @@ def usb_serials() -> list[str]:
 
 def available_devices(extra_specs: list[str] | None = None) -> list:
     """This host, the phones on USB, and the devices named with ``--device``."""
-    from devices.host import HostDevice
+    from npubench.devices.host import HostDevice
 
     devices: list = [HostDevice()]
     for serial in usb_serials():

@@ -26,7 +26,7 @@ class SocEntry:
 def catalogue() -> tuple[SocEntry, ...]:
     import yaml
 
-    text = (resources.files("devices") / "soc_catalogue.yaml").read_text()
+    text = (resources.files("npubench.devices") / "soc_catalogue.yaml").read_text()
     entries = []
     for item in yaml.safe_load(text)["socs"]:
         entries.append(SocEntry(

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from harness.errors import DeviceError, DeviceLost
+from npubench.errors import DeviceError, DeviceLost
 
 ProgressCallback = Callable[[int, int], None]
 """``(bytes_done, bytes_total)``."""
@@ -77,7 +77,7 @@ class AdbShellTransport:
         from adb_shell import exceptions as adb_exc
         from adb_shell.adb_device import AdbDevice
 
-        from devices.adb_keys import load_signer
+        from npubench.devices.adb_keys import load_signer
 
         _install_fast_checksum()
         signer = self._signer or load_signer()

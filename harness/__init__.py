@@ -1,3 +1,2 @@
-"""npubench: benchmark harness for AI inference on phones and on the host."""
-
-__version__ = "0.1.0"
+"""The host controller (``npubench.harness``): the command line, suites and plans, the jobs on
+the host and on phones, runners, monitors, statistics."""

@@ -16,8 +16,8 @@ REFERENCE = "host LiteRT CPU (builtin kernels, XNNPACK off)"
 def reference(job: dict[str, Any]) -> dict[str, Any]:
     """Inputs (name, shape, bytes) and reference outputs of ``job['model_path']``: the host's
     own runner on ``tflite:cpu``, one thread, with the same seeded inputs."""
-    from harness.backends import parse_backend
-    from harness.runners import open_session
+    from npubench.harness.backends import parse_backend
+    from npubench.harness.runners import open_session
 
     session = open_session(Path(job["model_path"]), parse_backend("tflite:cpu?threads=1"),
                            job.get("inputs") or {}, job.get("seed", 0))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from harness.errors import ConfigError
+from npubench.errors import ConfigError
 
 RUNTIMES = {"tflite": "tflite", "ort": "onnx", "llama": "gguf"}
 """Runtime name -> the model format it runs."""

@@ -15,8 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-EXIT_OK, EXIT_USAGE, EXIT_REGRESSION, EXIT_INFRA, EXIT_JOBS_FAILED = 0, 1, 2, 3, 4
-EXIT_INTERRUPTED = 130
+from npubench.errors import EXIT_INFRA, EXIT_OK, EXIT_USAGE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,15 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        from harness import __version__
+        from npubench import __version__
 
         print(f"npubench {__version__}")
         return EXIT_OK
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
-    from harness import commands
-    from harness.errors import NpubenchError
+    from npubench.errors import NpubenchError
+    from npubench.harness import commands
 
     try:
         return getattr(commands, f"cmd_{args.command}")(args)

@@ -8,8 +8,11 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
-from harness.cli import EXIT_INFRA, EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK
-from harness.errors import ConfigError
+from npubench.errors import (
+    EXIT_INFRA,
+    EXIT_OK,
+    ConfigError,
+)
 
 
 def _console():
@@ -22,7 +25,7 @@ def _console():
 
 
 def cmd_devices(args: Namespace) -> int:
-    from devices.registry import available_devices
+    from npubench.devices.registry import available_devices
 
     devices = available_devices(args.device)
     try:
@@ -53,7 +56,7 @@ def cmd_devices(args: Namespace) -> int:
 
 
 def _device_row(device) -> dict:
-    from devices.registry import Unreachable
+    from npubench.devices.registry import Unreachable
 
     if isinstance(device, Unreachable):
         return {"id": device.spec, "kind": "android", "model": None, "soc": None,
@@ -68,8 +71,8 @@ def _device_row(device) -> dict:
 
 
 def cmd_workloads(args: Namespace) -> int:
-    from harness.suites import builtin_suite_names, load_suite
-    from workloads.registry import builtin
+    from npubench.harness.suites import builtin_suite_names, load_suite
+    from npubench.workloads.registry import builtin
 
     workloads = builtin()
     if args.json:
@@ -91,125 +94,69 @@ def cmd_workloads(args: Namespace) -> int:
     return EXIT_OK
 
 
-def _settings(args: Namespace, suite):
-    from harness.settings import MeasureSettings
-
-    data = suite.settings.to_dict()
-    for text in args.overrides:
-        key, sep, value = text.partition("=")
-        if not sep:
-            raise ConfigError(f"--set {text!r}: expected KEY=VALUE")
-        try:
-            data[key.strip()] = float(value) if "." in value else int(value)
-        except ValueError:
-            raise ConfigError(f"--set {text!r}: {value!r} is not a number") from None
-    if args.threads is not None:
-        data["threads"] = args.threads
-    for flag in ("prompt_tokens", "gen_tokens"):
-        value = getattr(args, flag, None)
-        if value is not None and value < 1:
-            raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, not {value}")
-    return MeasureSettings.from_mapping(data, where="settings")
-
-
 def cmd_run(args: Namespace) -> int:
-    from devices.host import HostDevice
-    from devices.registry import resolve_device
-    from harness.plan import make_plan
-    from harness.run import execute, new_run_id, start_run
-    from harness.suites import load_suite
-    from workloads.registry import parse_input_shapes, resolve_path_or_failure
+    from npubench.harness.suite_run import RunRequest, parse_overrides, run
 
-    suite = load_suite(args.suite or "quick")
-    settings = _settings(args, suite)
-    shapes = parse_input_shapes(args.input_shape)
-    names = args.workload or list(suite.workloads)
-    workloads = []
-    for n in names:
-        workload = resolve_path_or_failure(n, {**suite.input_shapes.get(n, {}), **shapes})
-        tokens = suite.llm_tokens.get(n, {})
-        workloads.append(workload.with_tokens(args.prompt_tokens or tokens.get("prompt_tokens"),
-                                              args.gen_tokens or tokens.get("gen_tokens")))
-    backends = args.backend or list(suite.backends)
-    device = resolve_device(args.device)
-    try:
-        phone = _phone_context(args, device)
-        known = None
-        if phone.tools is not None:
-            from harness.device_job import phone_backends
-
-            known = lambda d: phone_backends(d, phone.tools)  # noqa: E731
-        jobs = make_plan([device], workloads, backends, threads=settings.threads,
-                         known_backends=known)
-        run_id = new_run_id()
-        run_dir = Path(args.out) if args.out else Path("runs") / run_id
-        store = start_run(run_dir, run_id, HostDevice().info().to_dict(),
-                          None if args.workload else suite.name)
-        console = _console()
-        info = device.info()
-        console.print(f"npubench run [bold]{run_id}[/]: {len(jobs)} jobs on {info.model}"
-                      f"{' (simulated)' if info.simulated else ''} -> {run_dir}")
-        outcome = _execute_with_progress(jobs, store, run_id, settings, console, execute,
-                                         phone)
-    finally:
-        getattr(device, "close", lambda: None)()
-
-    if outcome.interrupted:
+    request = RunRequest(
+        suite=args.suite, device=args.device, workloads=args.workload, backends=args.backend,
+        input_shapes=args.input_shape, settings=parse_overrides(args.overrides),
+        threads=args.threads, prompt_tokens=args.prompt_tokens, gen_tokens=args.gen_tokens,
+        tools=args.tool, require_npu=args.require_npu, measure_power=not args.no_power,
+        cooldown_c=args.cooldown_c, out=args.out, report=not args.no_report)
+    console = _console()
+    with _ProgressListener(console) as listener:
+        result = run(request, listener)
+    if result.interrupted:
         console.print("[yellow]interrupted[/]: the jobs measured so far are kept in "
-                      f"{run_dir / 'results.jsonl'}")
-    _print_summary(console, outcome.records)
-    if not args.no_report:
-        from reports.html import write_report
-
-        report = write_report(run_dir)
-        console.print(f"report: {report}")
+                      f"{result.run_dir / 'results.jsonl'}")
+    _print_summary(console, result.records)
+    if result.report:
+        console.print(f"report: {result.report}")
     if args.benchmark_json:
-        from reports.pytest_benchmark import write_pytest_benchmark_json
+        from npubench.reports.pytest_benchmark import write_pytest_benchmark_json
 
         console.print(f"pytest-benchmark JSON: "
-                      f"{write_pytest_benchmark_json(run_dir, Path(args.benchmark_json))}")
-    console.print(f"results: {run_dir / 'results.jsonl'}")
-    if outcome.interrupted:
-        return EXIT_INTERRUPTED
-    failed = [r for r in outcome.records if r["status"] == "failed"]
-    if failed and all((r.get("error") or {}).get("infrastructure") for r in failed):
-        return EXIT_INFRA
-    return EXIT_JOBS_FAILED if failed else EXIT_OK
+                      f"{write_pytest_benchmark_json(result.run_dir, Path(args.benchmark_json))}")
+    console.print(f"results: {result.run_dir / 'results.jsonl'}")
+    return result.exit_code
 
 
-def _phone_context(args: Namespace, device):
-    from harness.run import PhoneContext
+class _ProgressListener:
+    """A rich progress bar and one line per finished job."""
 
-    if getattr(device, "kind", "host") != "android":
-        if args.tool or args.require_npu:
-            raise ConfigError("--tool and --require-npu are for phones: give --device SPEC")
-        return PhoneContext()
-    from harness.device_job import DeviceJobOptions
-    from harness.tools import ToolConfig
+    def __init__(self, console):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
-    return PhoneContext(ToolConfig.load(args.tool), DeviceJobOptions(
-        require_npu=args.require_npu, measure_power=not args.no_power,
-        cooldown_c=args.cooldown_c))
+        self.console = console
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                                 transient=True, disable=not console.is_terminal)
+        self.task = None
 
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
 
-def _execute_with_progress(jobs, store, run_id, settings, console, execute, phone):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    def __exit__(self, *exc):
+        self.progress.__exit__(*exc)
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, transient=True,
-                        disable=not console.is_terminal)
-    with progress:
-        task = progress.add_task("starting", total=len(jobs))
+    def planned(self, run_id, run_dir, jobs, info) -> None:
+        self.console.print(f"npubench run [bold]{run_id}[/]: {len(jobs)} jobs on {info.model}"
+                           f"{' (simulated)' if info.simulated else ''} -> {run_dir}")
+        self.task = self.progress.add_task("starting", total=len(jobs))
 
-        def on_start(job):
-            progress.update(task, description=f"{job.workload.name} on {job.backend}")
+    def started(self, job) -> None:
+        self.progress.update(self.task, description=f"{job.workload.name} on {job.backend}")
 
-        def on_done(job, record):
-            progress.advance(task)
-            console.print(_one_line(record), highlight=False)
-
-        return execute(jobs, store, run_id, settings, on_start=on_start, on_done=on_done,
-                       phone=phone)
+    def finished(self, job, record) -> None:
+        self.progress.advance(self.task)
+        self.console.print(_one_line(record), highlight=False)
 
 
 def _one_line(record: dict) -> str:
@@ -258,7 +205,7 @@ def _print_summary(console, records: list[dict]) -> None:
 
 
 def cmd_sim(args: Namespace) -> int:
-    from devices.sim import start_sim
+    from npubench.devices.sim import start_sim
 
     server = start_sim(args.profile, host=args.host, port=args.port,
                        auth="verify" if args.auth else "none")
@@ -280,7 +227,7 @@ def cmd_sim(args: Namespace) -> int:
 
 
 def cmd_clean(args: Namespace) -> int:
-    from devices.registry import resolve_device
+    from npubench.devices.registry import resolve_device
 
     device = resolve_device(args.device)
     try:
@@ -294,7 +241,7 @@ def cmd_clean(args: Namespace) -> int:
 
 
 def cmd_tools(args: Namespace) -> int:
-    from harness.tools import (
+    from npubench.harness.tools import (
         SDK_NAMES,
         TOOL_NAMES,
         ToolConfig,
@@ -317,14 +264,14 @@ def cmd_tools(args: Namespace) -> int:
 
 
 def cmd_parse(args: Namespace) -> int:
-    from harness.parsers.cli import cmd_parse as parse
+    from npubench.harness.parsers.cli import cmd_parse as parse
 
     return parse(args)
 
 
 def cmd_report(args: Namespace) -> int:
-    from harness.results import read_records
-    from reports.html import write_report
+    from npubench.reports.html import write_report
+    from npubench.results import read_records
 
     read_records(Path(args.run_dir))  # a clear error for a folder that is not a run
     print(write_report(Path(args.run_dir), Path(args.out) if args.out else None))
@@ -332,8 +279,8 @@ def cmd_report(args: Namespace) -> int:
 
 
 def cmd_export(args: Namespace) -> int:
-    from harness.results import read_records
-    from reports.pytest_benchmark import write_pytest_benchmark_json
+    from npubench.reports.pytest_benchmark import write_pytest_benchmark_json
+    from npubench.results import read_records
 
     read_records(Path(args.run_dir))
     print(write_pytest_benchmark_json(Path(args.run_dir), Path(args.pytest_benchmark)))

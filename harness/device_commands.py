@@ -6,8 +6,8 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from harness.backends import BackendSpec
-from harness.errors import BackendUnavailable
+from npubench.errors import BackendUnavailable
+from npubench.harness.backends import BackendSpec
 
 QNN_HTP_PERFORMANCE_BURST = 2  # TfLiteQnnDelegateHtpPerformanceMode: 2 = burst (not 6)
 ADSP_SYSTEM_DIRS = ("/vendor/dsp/cdsp", "/vendor/lib/rfsa/adsp", "/system/lib/rfsa/adsp", "/dsp")

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devices.android import WORK_DIR, AndroidDevice
-from harness import device_commands as cmds
-from harness import stats
-from harness.backends import BackendSpec
-from harness.errors import BackendUnavailable, DeviceError, DeviceLost, NpubenchError, ToolError
-from harness.settings import MeasureSettings
-from harness.tools import ToolConfig, check_abi
+from npubench.devices.android import WORK_DIR, AndroidDevice
+from npubench.errors import BackendUnavailable, DeviceError, DeviceLost, NpubenchError, ToolError
+from npubench.harness import device_commands as cmds
+from npubench.harness import stats
+from npubench.harness.backends import BackendSpec
+from npubench.harness.settings import MeasureSettings
+from npubench.harness.tools import ToolConfig, check_abi
 
 LLAMA_BENCH_HINT = ("build llama.cpp for Android (DEVICE_TOOLS.md 3.4) and pass "
                     "--tool llama-bench=PATH")
@@ -57,7 +57,7 @@ def local_tool(device: AndroidDevice, tools: ToolConfig, name: str, work: Path) 
 
 
 def _stub(name: str, work: Path, abi: str) -> Path:
-    from devices.sim.tools.stub import stub_binary
+    from npubench.devices.sim.tools.stub import stub_binary
 
     machine = {"arm64-v8a": "aarch64", "armeabi-v7a": "arm", "x86_64": "x86_64"}.get(abi, abi)
     path = work / "sim-stubs" / name
@@ -141,7 +141,7 @@ def onnx_test_data(model: Path, input_specs: dict, seed: int, work: Path) -> dic
     import onnxruntime
     from onnx import numpy_helper
 
-    from workloads.inputs import TensorSpec, concrete_shape, make_inputs, specs_from_ort
+    from npubench.workloads.inputs import TensorSpec, concrete_shape, make_inputs, specs_from_ort
 
     try:
         session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
@@ -216,7 +216,7 @@ class PhoneJob:
         catalogue's preference: never hard-coded."""
         cache = getattr(self.device, "_nnapi_available", None)
         if cache is None:
-            from devices import soc
+            from npubench.devices import soc
 
             inv = cmds.benchmark_model(self.model_remote, BackendSpec("tflite", "nnapi"),
                                        threads=1, num_runs=1, min_secs=0, warmup_runs=0)
@@ -246,7 +246,7 @@ class PhoneJob:
                                   random_inputs=not self.ort_test_data)
 
     def _run_tool(self, inv: cmds.ToolInvocation, timeout_s: float) -> tuple[dict, int]:
-        from harness.parsers import parse
+        from npubench.harness.parsers import parse
 
         line = cmds.shell_line(f"{WORK_DIR}", self.tool_remote, inv, self.pid_file)
         started = time.monotonic()
@@ -347,7 +347,7 @@ def summarize_rounds(rounds: list[dict]) -> dict[str, Any]:
 def phone_backends(device: AndroidDevice, tools: ToolConfig) -> dict[str, str | None]:
     """The backends worth trying on this phone's SoC, each with None when its tool is at hand
     (configured, or emulated on a simulated phone) or the reason it is not."""
-    from harness.device_llm import lib_dir_reason
+    from npubench.harness.device_llm import lib_dir_reason
 
     simulated = device.info().simulated
     out: dict[str, str | None] = {}

@@ -18,12 +18,18 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness import device_commands as cmds
-from harness.device_job import DelegateFailed, DeviceJobOptions, PhoneJob, _stub, telemetry_fields
-from harness.errors import BackendUnavailable, ToolError
-from harness.llm_job import llm_summary
-from harness.settings import MeasureSettings
-from harness.tools import ToolConfig
+from npubench.errors import BackendUnavailable, ToolError
+from npubench.harness import device_commands as cmds
+from npubench.harness.device_job import (
+    DelegateFailed,
+    DeviceJobOptions,
+    PhoneJob,
+    _stub,
+    telemetry_fields,
+)
+from npubench.harness.llm_job import llm_summary
+from npubench.harness.settings import MeasureSettings
+from npubench.harness.tools import ToolConfig
 
 PROBE_PROMPT, PROBE_GEN = 8, 4
 SOURCE = ("llama-bench (llama.cpp): its own timing of each repetition of a pp test (the prompt, "
@@ -48,7 +54,7 @@ SIM_LIBS = {"cpu": (), "gpu": ("libggml-opencl.so",), "htp": ("libggml-hexagon.s
 def run_llm(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOptions) -> dict:
     """The result fields of one LLM job on a phone (as ``run_device_job`` returns them, plus
     the LLM figures)."""
-    from devices.phone_steps import prepare_power_measurement
+    from npubench.devices.phone_steps import prepare_power_measurement
 
     llm = job.workload.llm
     if llm is None:
@@ -143,8 +149,8 @@ def gguf_info(model: Path, n_prompt: int, n_gen: int, name: str):
     """The GGUF's header, after checking that the prompt and generation fit its context (a
     WorkloadError with the numbers; llama.cpp would only warn, and the figures would then be
     of a model run past what it was trained for)."""
-    from workloads.gguf_files import read_gguf
-    from workloads.llm_config import check_tokens
+    from npubench.workloads.gguf_files import read_gguf
+    from npubench.workloads.llm_config import check_tokens
 
     info = read_gguf(model)
     if info.config is not None:

@@ -7,19 +7,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from devices.android import WORK_DIR
-from harness import accuracy
-from harness.device_job import (
+from npubench.devices.android import WORK_DIR
+from npubench.errors import NpubenchError
+from npubench.harness import accuracy
+from npubench.harness.device_job import (
     DelegateFailed,
     DeviceJobOptions,
     PhoneJob,
     summarize_rounds,
     telemetry_fields,
 )
-from harness.errors import NpubenchError
-from harness.settings import MeasureSettings
-from harness.tools import ToolConfig
-from harness.worker import run_isolated
+from npubench.harness.settings import MeasureSettings
+from npubench.harness.tools import ToolConfig
+from npubench.harness.worker import run_isolated
 
 
 def run_device_job(job, model_path: Path, settings: MeasureSettings, run_dir: Path,
@@ -28,7 +28,7 @@ def run_device_job(job, model_path: Path, settings: MeasureSettings, run_dir: Pa
                      log, options, dict(job.workload.inputs))
     body = _run
     if job.backend.runtime == "llama":  # an LLM through llama-bench
-        from harness.device_llm import run_llm as body
+        from npubench.harness.device_llm import run_llm as body
     try:
         return body(job, phone, settings, options)
     except NpubenchError as exc:
@@ -53,7 +53,7 @@ def _run(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOpti
     if out_file:
         accuracy_block = _compare_outputs(phone, out_file, reference)
 
-    from devices.phone_steps import prepare_power_measurement
+    from npubench.devices.phone_steps import prepare_power_measurement
 
     with prepare_power_measurement(
             phone.device, measure_power=options.measure_power, cooldown_c=options.cooldown_c,

@@ -5,21 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.backends import parse_backend
-from harness.errors import RuntimeFailure
-from harness.measure import measure
-from harness.settings import MeasureSettings
-from harness.stats import summarize
+from npubench.errors import RuntimeFailure
+from npubench.harness.backends import parse_backend
+from npubench.harness.measure import measure
+from npubench.harness.settings import MeasureSettings
+from npubench.harness.stats import summarize
 
 
 def run_host_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run one (model, backend) on this host. ``job`` holds ``model_path``, ``backend``,
     ``inputs`` (name -> InputSpec), ``settings`` (a MeasureSettings dict); an LLM job also
     ``llm`` (see ``harness.llm_job``)."""
-    from harness.runners import open_session
+    from npubench.harness.runners import open_session
 
     if job.get("llm"):
-        from harness.llm_job import run_host_llm_job
+        from npubench.harness.llm_job import run_host_llm_job
 
         return run_host_llm_job(job)
     settings = MeasureSettings(**job["settings"])
@@ -80,7 +80,7 @@ def _telemetry(job: dict[str, Any]):
     """The host telemetry service for this job, or None when the harness asked for none."""
     if not job.get("telemetry", True):
         return None
-    from harness.monitors import HostTelemetry
+    from npubench.harness.monitors import HostTelemetry
 
     return HostTelemetry()
 

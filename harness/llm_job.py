@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.backends import parse_backend
-from harness.errors import BackendUnavailable, RuntimeFailure
-from harness.settings import MeasureSettings
-from harness.stats import summarize
+from npubench.errors import BackendUnavailable, RuntimeFailure
+from npubench.harness.backends import parse_backend
+from npubench.harness.settings import MeasureSettings
+from npubench.harness.stats import summarize
 
 WARMUP_GEN_TOKENS = 8
 SOURCE = ("npubench decode loop over onnxruntime (greedy, KV cache; the prompt is token ids: "
@@ -24,7 +24,7 @@ SOURCE = ("npubench decode loop over onnxruntime (greedy, KV cache; the prompt i
 
 def llm_spec(job: dict[str, Any]):
     """(DecoderConfig, prompt tokens, generated tokens) of a host LLM job's ``llm`` dict."""
-    from workloads.llm_config import DecoderConfig
+    from npubench.workloads.llm_config import DecoderConfig
 
     llm = job["llm"]
     config = llm.get("config") or {}
@@ -36,11 +36,11 @@ def llm_spec(job: dict[str, Any]):
 def run_host_llm_job(job: dict[str, Any]) -> dict[str, Any]:
     """``job``: ``model_path``, ``backend``, ``settings``, ``llm`` (prompt_tokens, gen_tokens,
     config), ``name``, ``precision``."""
-    from devices.host import ort_provider_name
-    from harness.host_job import _peak_memory_mb, _rss_mb, _telemetry
-    from harness.llm_loop import Decoder, generate, prompt_ids
-    from workloads.llm_config import check_tokens
-    from workloads.llm_models import check_fits
+    from npubench.devices.host import ort_provider_name
+    from npubench.harness.host_job import _peak_memory_mb, _rss_mb, _telemetry
+    from npubench.harness.llm_loop import Decoder, generate, prompt_ids
+    from npubench.workloads.llm_config import check_tokens
+    from npubench.workloads.llm_models import check_fits
 
     settings = MeasureSettings(**job["settings"])
     backend = parse_backend(job["backend"])
@@ -151,8 +151,8 @@ def energy_per_token(tele: dict | None, idle_mw: float | None, decode_s: float,
     """mJ per generated token: (mean active power - idle) x decode time / tokens; None with the
     reason where power was not measured. The active power is the mean over the repetitions
     (prefill included), the host's package or GPU, not the process alone."""
-    from harness.energy import energy_mj_per_inference
-    from harness.record import NO_POWER
+    from npubench.energy import energy_mj_per_inference
+    from npubench.harness.record import NO_POWER
 
     if tele is None:
         return None, "telemetry was not collected"
@@ -165,6 +165,6 @@ def energy_per_token(tele: dict | None, idle_mw: float | None, decode_s: float,
 
 
 def _library() -> tuple[str, str]:
-    from harness.runners.ort import _library as ort_library
+    from npubench.harness.runners.ort import _library as ort_library
 
     return ort_library()

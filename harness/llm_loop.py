@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.errors import RuntimeFailure, WorkloadError
+from npubench.errors import RuntimeFailure, WorkloadError
 
 _PAST = re.compile(r"^past_key_values\.(\d+)\.(key|value)$")
 

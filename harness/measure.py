@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness import stats
-from harness.settings import MeasureSettings
+from npubench.harness import stats
+from npubench.harness.settings import MeasureSettings
 
 NS_PER_MS = 1e6
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from harness.telemetry_sources import (
+from npubench.harness.telemetry_sources import (
     NvmlSource,
     RaplSource,
     ThermalSource,
@@ -273,7 +273,7 @@ class HostTelemetry:
         """(active_mw, source, sample_rate_hz, reason missing): the sum of every channel's
         mean power; None with the reason when any channel cannot be measured (a partial sum
         would understate the power)."""
-        from harness import energy  # lazy: numpy is not needed to import this module
+        from npubench import energy  # lazy: numpy is not needed to import this module
 
         channels = self._channels()
         if not channels:

@@ -6,9 +6,9 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from devices.base import Device
-from harness.backends import KNOWN_BACKENDS, BackendSpec, parse_backend
-from harness.errors import ConfigError
+from npubench.devices.base import Device
+from npubench.errors import ConfigError
+from npubench.harness.backends import KNOWN_BACKENDS, BackendSpec, parse_backend
 
 SHOWN_WHEN_MISSING = ("ort:cuda",)
 """Backends that ``all`` lists even where they cannot run, so a report says why they are absent."""
@@ -59,7 +59,7 @@ def expand_backends(
 
 def npu_backend(device: Device) -> str:
     """What ``--backend npu`` means on ``device``: the SoC catalogue's NPU path."""
-    from devices import soc
+    from npubench.devices import soc
 
     getprops = getattr(device, "getprops", None)
     entry = soc.lookup(getprops()) if getprops else None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness import __version__
-from harness.energy import energy_mj_per_inference
+from npubench import __version__
+from npubench.energy import energy_mj_per_inference
 
 LLM_KEYS = ("ttft_ms", "prefill_tokens_per_s", "decode_tokens_per_s", "energy_mj_per_token",
             "energy_missing_reason", "llm")

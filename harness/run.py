@@ -12,12 +12,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness import __version__
-from harness.errors import NpubenchError
-from harness.plan import Job
-from harness.record import base_record, finish_record
-from harness.results import RunStore
-from harness.settings import MeasureSettings
+from npubench import __version__
+from npubench.errors import NpubenchError
+from npubench.harness.plan import Job
+from npubench.harness.record import base_record, finish_record
+from npubench.harness.settings import MeasureSettings
+from npubench.results import RunStore
 
 
 def new_run_id() -> str:
@@ -75,8 +75,8 @@ def execute(
     phone: PhoneContext | None = None,
 ) -> RunOutcome:
     """Run ``jobs`` in order. A KeyboardInterrupt stops the run: what is recorded stays."""
-    from harness.host_job import run_host_job
-    from harness.worker import run_isolated
+    from npubench.harness.host_job import run_host_job
+    from npubench.harness.worker import run_isolated
 
     outcome = RunOutcome(store.run_dir)
     try:
@@ -123,9 +123,9 @@ def _run_one(job: Job, store: RunStore, settings: MeasureSettings, target, run_i
         log_path.write_text(str(exc) + "\n")
         return {"status": "failed", "error": exc.as_record()}
     if getattr(job.device, "kind", "host") == "android":
-        from harness.device_job import DeviceJobOptions
-        from harness.device_run import run_device_job
-        from harness.tools import ToolConfig
+        from npubench.harness.device_job import DeviceJobOptions
+        from npubench.harness.device_run import run_device_job
+        from npubench.harness.tools import ToolConfig
 
         return run_device_job(job, model_path, settings, store.run_dir, log_path,
                               phone.tools or ToolConfig(), phone.options or DeviceJobOptions())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from harness.errors import ConfigError
+from npubench.errors import ConfigError
 
 
 @dataclass(frozen=True)

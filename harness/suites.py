@@ -11,8 +11,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
-from harness.settings import MeasureSettings
+from npubench.errors import ConfigError
+from npubench.harness.settings import MeasureSettings
 
 SUITE_FIELDS = {"name", "description", "workloads", "backends", "settings"}
 
@@ -31,7 +31,7 @@ class Suite:
 
 
 def builtin_suite_names() -> list[str]:
-    folder = resources.files("workloads") / "suites"
+    folder = resources.files("npubench.workloads") / "suites"
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
@@ -43,7 +43,7 @@ def load_suite(name_or_path: str) -> Suite:
             raise ConfigError(f"suite file {name_or_path} does not exist")
         text, where = path.read_text(), str(path)
     elif name_or_path in builtin_suite_names():
-        resource = resources.files("workloads") / "suites" / f"{name_or_path}.yaml"
+        resource = resources.files("npubench.workloads") / "suites" / f"{name_or_path}.yaml"
         text, where = resource.read_text(), f"suite {name_or_path}"
     else:
         raise ConfigError(

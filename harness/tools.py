@@ -20,7 +20,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import ConfigError, FetchError
+from npubench.errors import ConfigError, FetchError
 
 TOOL_NAMES = ("benchmark_model", "onnxruntime_perf_test", "benchmark_model_plus_neuron_delegate",
               "llama-bench")
@@ -66,7 +66,7 @@ def config_path() -> Path:
 
 
 def tools_cache_dir() -> Path:
-    from workloads.fetch import cache_dir
+    from npubench.workloads.fetch import cache_dir
 
     return cache_dir() / "tools"
 

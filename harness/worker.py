@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-PRELOAD = ["harness.worker_preload"]
+PRELOAD = ["npubench.harness.worker_preload"]
 
 _context: multiprocessing.context.BaseContext | None = None
 
@@ -116,7 +116,7 @@ def _child(target, job, sender, log_path: str | None) -> None:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
-    from harness.errors import NpubenchError
+    from npubench.errors import NpubenchError
 
     try:
         result = target(job)

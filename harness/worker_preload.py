@@ -11,4 +11,4 @@ with contextlib.suppress(ImportError):
 with contextlib.suppress(ImportError):
     import scipy.stats  # noqa: F401
 
-import harness.host_job  # noqa: F401,E402
+import npubench.harness.host_job  # noqa: F401,E402

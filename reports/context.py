@@ -12,11 +12,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from harness.results import RESULTS_FILE, read_records, read_run_info, read_samples
-from reports import cells
-from reports.cells import DASH, Cell
-from reports.frame import device_label, records_frame, rows
-from reports.llm import is_llm_row, llm_section
+from npubench.reports import cells
+from npubench.reports.cells import DASH, Cell
+from npubench.reports.frame import device_label, records_frame, rows
+from npubench.reports.llm import is_llm_row, llm_section
+from npubench.results import RESULTS_FILE, read_records, read_run_info, read_samples
 
 SIMULATED_NOTE = cells.SIMULATED_NOTE
 
@@ -248,7 +248,7 @@ def latency_figures(
     run_dir: Path, records: list[dict], table: list[dict], multi_device: bool
 ) -> list[dict[str, Any]]:
     """One figure per workload: its ok jobs' per-iteration latencies side by side."""
-    from reports.figures import LatencySeries, latency_svg
+    from npubench.reports.figures import LatencySeries, latency_svg
 
     by_workload: dict[str, list[tuple[dict, dict]]] = {}
     for record, row in zip(records, table, strict=True):

@@ -136,7 +136,7 @@ def rates_svg(bars: Sequence[RateBar], unit: str, title: str = "") -> str:
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
-    from reports.cells import fmt_num
+    from npubench.reports.cells import fmt_num
 
     bars = [b for b in bars if b.value > 0]
     if not bars:

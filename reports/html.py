@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from harness.results import RESULTS_FILE
+from npubench.results import RESULTS_FILE
 
 REPORT_FILE = "report.html"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -38,7 +38,7 @@ def render_report(run_dir: Path) -> str:
     """The report of the run in ``run_dir`` as an HTML string."""
     from markupsafe import Markup
 
-    from reports.context import build_context
+    from npubench.reports.context import build_context
 
     context = build_context(Path(run_dir))
     llm_figures = context["llm"]["figures"] if context["llm"] else []

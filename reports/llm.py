@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports import cells
-from reports.cells import DASH, Cell
-from reports.frame import LLM_COLUMNS
+from npubench.reports import cells
+from npubench.reports.cells import DASH, Cell
+from npubench.reports.frame import LLM_COLUMNS
 
 LLM_TASK = "text-generation"
 MIB = 2**20  # "MB" in the report, as memory_peak_mb
@@ -216,7 +216,7 @@ def _energy_cell(r: dict[str, Any], notes: list[str]) -> Cell:
 def llm_figures(jobs: list[dict[str, Any]], multi_device: bool) -> list[dict[str, Any]]:
     """The decode tokens/s figure and the memory figure (each left out with no data), with
     the jobs each one lacks."""
-    from reports.figures import MemoryBar, RateBar, memory_svg, rates_svg
+    from npubench.reports.figures import MemoryBar, RateBar, memory_svg, rates_svg
 
     figures = []
     bars, missing = [], []

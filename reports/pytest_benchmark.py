@@ -17,8 +17,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from reports.context import load_run, read_latency_ms
-from reports.frame import device_label
+from npubench.reports.context import load_run, read_latency_ms
+from npubench.reports.frame import device_label
 
 # The storage format written here is the one of pytest-benchmark 3.1 and later ("ops" added).
 FALLBACK_FORMAT_VERSION = "5.1.0"

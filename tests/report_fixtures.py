@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.results import RunStore, slug
+from npubench.results import RunStore, slug
 
 RUN_ID = "20261124-132000-demo"
 HARNESS_VERSION = "0.1.0"
@@ -398,7 +398,7 @@ def llm_workload(name: str, precision: str = "int4", fmt: str = "onnx") -> dict[
 
 
 def main(argv: list[str] | None = None) -> int:
-    from reports.html import write_report
+    from npubench.reports.html import write_report
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) not in (1, 2) or args[1:] not in ([], ["phone"]):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from devices.sim.fs import SimFS
-from devices.sim.process import STDERR, STDOUT, ShellProcess
+from npubench.devices.sim.fs import SimFS
+from npubench.devices.sim.process import STDERR, STDOUT, ShellProcess
 
 PROPS = {"ro.product.name": "standin", "ro.product.model": "Stand In", "ro.product.device": "sid"}
 

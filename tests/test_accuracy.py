@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from harness.accuracy import compare
+from npubench.harness.accuracy import compare
 
 
 def ref(*arrays):

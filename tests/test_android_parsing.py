@@ -3,10 +3,10 @@ catalogue and device specs."""
 
 import pytest
 
-from devices.android import parse_batch, parse_getprop, parse_meminfo_total, q
-from devices.registry import parse_host_port
-from devices.soc import catalogue, lookup
-from harness.errors import ConfigError
+from npubench.devices.android import parse_batch, parse_getprop, parse_meminfo_total, q
+from npubench.devices.registry import parse_host_port
+from npubench.devices.soc import catalogue, lookup
+from npubench.errors import ConfigError
 
 
 def test_parse_getprop_keeps_odd_values():

@@ -9,10 +9,10 @@ import stat
 
 import pytest
 
-from devices.android import FILES_DIR, WORK_DIR, AndroidDevice, q
-from devices.sim.faults import Faults
-from devices.transport import AdbShellTransport
-from harness.errors import DeviceError, DeviceLost
+from npubench.devices.android import FILES_DIR, WORK_DIR, AndroidDevice, q
+from npubench.devices.sim.faults import Faults
+from npubench.devices.transport import AdbShellTransport
+from npubench.errors import DeviceError, DeviceLost
 
 
 @pytest.mark.parametrize("profile, part, name, npu, manufacturer, model", [

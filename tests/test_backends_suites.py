@@ -3,10 +3,10 @@ what is wrong."""
 
 import pytest
 
-from harness.backends import parse_backend
-from harness.errors import ConfigError
-from harness.settings import MeasureSettings
-from harness.suites import builtin_suite_names, load_suite, parse_suite
+from npubench.errors import ConfigError
+from npubench.harness.backends import parse_backend
+from npubench.harness.settings import MeasureSettings
+from npubench.harness.suites import builtin_suite_names, load_suite, parse_suite
 
 
 def test_backend_spec_round_trip():

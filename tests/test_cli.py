@@ -11,13 +11,13 @@ import time
 
 import pytest
 
-from harness.results import read_records, read_run_info
+from npubench.results import read_records, read_run_info
 
 FAST = ["--set", "min_seconds=0.2", "--set", "max_seconds=0.6", "--set", "warmup_iterations=3"]
 
 
 def npubench(*args: str, env: dict | None = None, timeout: float = 300):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "npubench", *args], capture_output=True,
                           text=True, timeout=timeout, env=env)
 
 
@@ -91,7 +91,7 @@ def test_run_writes_results_report_and_pytest_benchmark_json(tmp_path):
 
 @pytest.mark.network
 def test_bad_models_fail_and_the_run_goes_on(tmp_path):
-    from workloads.registry import resolve
+    from npubench.workloads.registry import resolve
 
     garbage = tmp_path / "garbage.tflite"
     garbage.write_bytes(os.urandom(4096))
@@ -165,7 +165,7 @@ def test_no_network_and_nothing_cached_is_a_clear_infrastructure_failure(tmp_pat
 def test_ctrl_c_keeps_what_was_measured_and_report_works(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run", "--workload", "okay_nabu",
+        [sys.executable, "-m", "npubench", "run", "--workload", "okay_nabu",
          "--workload", "face_detection_short_range", "--workload", "face_landmark",
          "--backend", "tflite:cpu", "--backend", "tflite:xnnpack",
          "--set", "min_seconds=1", "--set", "max_seconds=2", "--out", str(out)],

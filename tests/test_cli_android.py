@@ -12,15 +12,15 @@ import sys
 
 import pytest
 
-from devices import registry
-from devices.android import AndroidDevice
-from devices.transport import AdbShellTransport
-from harness.errors import ConfigError
-from harness.results import read_records
+from npubench.devices import registry
+from npubench.devices.android import AndroidDevice
+from npubench.devices.transport import AdbShellTransport
+from npubench.errors import ConfigError
+from npubench.results import read_records
 
 
 def npubench(*args: str, env: dict | None = None, timeout: float = 120):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "npubench", *args], capture_output=True,
                           text=True, timeout=timeout, env=env)
 
 
@@ -49,7 +49,7 @@ def test_unreachable_phone_is_listed_with_the_reason(env):
 
 
 def test_sim_in_the_foreground_is_reachable_over_tcp(env, adb_home):
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "sim", "--profile", "mt6989"],
+    proc = subprocess.Popen([sys.executable, "-m", "npubench", "sim", "--profile", "mt6989"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         first = proc.stdout.readline()

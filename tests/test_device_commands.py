@@ -4,9 +4,9 @@ import shlex
 
 import pytest
 
-from harness import device_commands as cmds
-from harness.backends import parse_backend
-from harness.errors import BackendUnavailable
+from npubench.errors import BackendUnavailable
+from npubench.harness import device_commands as cmds
+from npubench.harness.backends import parse_backend
 
 
 def bm(backend, **kw):

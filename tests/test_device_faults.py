@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from devices.android import AndroidDevice
-from devices.hashcache import HashCache
-from devices.transport import AdbShellTransport
-from harness.device_job import DeviceJobOptions, phone_backends
-from harness.plan import make_plan
-from harness.results import read_records
-from harness.run import PhoneContext, execute, new_run_id, start_run
-from harness.settings import MeasureSettings
-from harness.tools import ToolConfig
-from workloads.registry import resolve
+from npubench.devices.android import AndroidDevice
+from npubench.devices.hashcache import HashCache
+from npubench.devices.transport import AdbShellTransport
+from npubench.harness.device_job import DeviceJobOptions, phone_backends
+from npubench.harness.plan import make_plan
+from npubench.harness.run import PhoneContext, execute, new_run_id, start_run
+from npubench.harness.settings import MeasureSettings
+from npubench.harness.tools import ToolConfig
+from npubench.results import read_records
+from npubench.workloads.registry import resolve
 
 pytestmark = pytest.mark.network  # the model comes from a PyPI wheel (cached after once)
 
@@ -53,7 +53,7 @@ def charging_suspended(device) -> bool:
 
 
 def test_tool_built_for_another_abi(phone, tmp_path):
-    from devices.sim.tools.stub import stub_binary
+    from npubench.devices.sim.tools.stub import stub_binary
 
     x86 = tmp_path / "benchmark_model"
     x86.write_bytes(stub_binary("benchmark_model", "x86_64"))

@@ -13,10 +13,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import device_commands as cmds
-from harness.backends import BackendSpec
-from harness.device_job import DelegateFailed, DeviceJobOptions, phone_backends
-from harness.device_llm import (
+from npubench.errors import BackendUnavailable, ToolError
+from npubench.harness import device_commands as cmds
+from npubench.harness.backends import BackendSpec
+from npubench.harness.device_job import DelegateFailed, DeviceJobOptions, phone_backends
+from npubench.harness.device_llm import (
     DELEGATION_SOURCE,
     check,
     delegation_block,
@@ -28,11 +29,10 @@ from harness.device_llm import (
     pick_test,
     sim_lib_names,
 )
-from harness.errors import BackendUnavailable, ToolError
-from harness.parsers.llama_bench import parse_llama_bench
-from harness.record import finish_record
-from harness.tools import ToolConfig
-from workloads.llm_config import DecoderConfig
+from npubench.harness.parsers.llama_bench import parse_llama_bench
+from npubench.harness.record import finish_record
+from npubench.harness.tools import ToolConfig
+from npubench.workloads.llm_config import DecoderConfig
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tool-output" / "llama_bench_json_readme.json"
 CPU, GPU, HTP = (BackendSpec("llama", a) for a in ("cpu", "gpu", "htp"))
@@ -95,7 +95,7 @@ def test_no_lib_folder_means_no_environment():
 def test_the_emulated_llama_bench_accepts_every_command_line():
     """The emulation parses options as llama-bench's parse_cmd_params does: what it accepts,
     with the devices of a Snapdragon phone, is what a real build accepts."""
-    from devices.sim.tools import llama_bench as lb
+    from npubench.devices.sim.tools import llama_bench as lb
 
     devices = [lb.Device("GPUOpenCL", "QUALCOMM Adreno(TM) 750", "OpenCL", "gpu", 8192),
                lb.Device("HTP0", "Hexagon", "HTP", "npu", 2048)]
@@ -229,10 +229,10 @@ def test_simulated_phones_offer_llama_backends_where_the_soc_has_them(android):
 
 
 def test_a_real_phone_needs_llama_bench_and_its_lib_folder(sim_phone, adb_home, tmp_path):
-    from devices.android import AndroidDevice
-    from devices.hashcache import HashCache
-    from devices.sim.tools.stub import stub_binary
-    from devices.transport import AdbShellTransport
+    from npubench.devices.android import AndroidDevice
+    from npubench.devices.hashcache import HashCache
+    from npubench.devices.sim.tools.stub import stub_binary
+    from npubench.devices.transport import AdbShellTransport
 
     host, port = sim_phone("sm8650").address
     phone = AndroidDevice(AdbShellTransport("tcp", host, port), f"tcp:{host}:{port}",
@@ -258,7 +258,7 @@ def test_a_real_phone_needs_llama_bench_and_its_lib_folder(sim_phone, adb_home, 
 @pytest.fixture(scope="module")
 def tiny_gguf(tmp_path_factory):
     """A tiny llama GGUF (int4), and a private cache for the emulated tool's decoders."""
-    gguf_files = pytest.importorskip("workloads.gguf_files")
+    gguf_files = pytest.importorskip("npubench.workloads.gguf_files")
     folder = tmp_path_factory.mktemp("llm-phone")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NPUBENCH_CACHE", str(folder / "cache"))
@@ -270,11 +270,11 @@ def tiny_gguf(tmp_path_factory):
 
 def _run(device, tmp_path, model: Path, backends, prompt=64, generate=64, on_done=None,
          **settings):
-    from harness.plan import make_plan
-    from harness.results import read_records
-    from harness.run import PhoneContext, execute, new_run_id, start_run
-    from harness.settings import MeasureSettings
-    from workloads.registry import resolve
+    from npubench.harness.plan import make_plan
+    from npubench.harness.run import PhoneContext, execute, new_run_id, start_run
+    from npubench.harness.settings import MeasureSettings
+    from npubench.results import read_records
+    from npubench.workloads.registry import resolve
 
     workload = resolve(str(model)).with_tokens(prompt, generate)
     tools = ToolConfig()

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from devices.registry import resolve_device
-from harness.plan import make_plan
-from harness.run import execute, new_run_id, start_run
-from harness.settings import MeasureSettings
-from workloads.registry import resolve
+from npubench.devices.registry import resolve_device
+from npubench.harness.plan import make_plan
+from npubench.harness.run import execute, new_run_id, start_run
+from npubench.harness.settings import MeasureSettings
+from npubench.workloads.registry import resolve
 
 pytestmark = [pytest.mark.device, pytest.mark.network]
 

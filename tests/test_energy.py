@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.energy import (
+from npubench.energy import (
     energy_mj_per_inference,
     integrate_power_mw,
     mean_power_from_energy_counter,

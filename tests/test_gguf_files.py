@@ -7,11 +7,11 @@ import struct
 import numpy as np
 import pytest
 
-from harness.errors import WorkloadError
-from workloads import gguf_files
-from workloads.gguf_files import GGUF_PRECISIONS, GeneratedGguf, read_gguf, write_gguf
-from workloads.llm_config import LLM_PRECISIONS, DecoderConfig
-from workloads.registry import resolve
+from npubench.errors import WorkloadError
+from npubench.workloads import gguf_files
+from npubench.workloads.gguf_files import GGUF_PRECISIONS, GeneratedGguf, read_gguf, write_gguf
+from npubench.workloads.llm_config import LLM_PRECISIONS, DecoderConfig
+from npubench.workloads.registry import resolve
 
 gguf = pytest.importorskip("gguf")
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from devices.host import (
+from npubench.devices.host import (
     HostDevice,
     find_tflite_runtime,
     nvidia_gpu_names,
     ort_provider_name,
     ort_short_name,
 )
-from harness.errors import ConfigError
+from npubench.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ def test_constructor_does_no_io(monkeypatch):
 
 def test_importing_the_module_imports_no_runtime():
     code = (
-        "import sys, devices.host; "
+        "import sys, npubench.devices.host; "
         "bad = [m for m in ('onnxruntime', 'ai_edge_litert', 'tflite_runtime', 'pynvml') "
         "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )
@@ -81,13 +81,13 @@ def test_backends_on_this_machine():
 def test_cuda_provider_without_a_gpu(monkeypatch):
     import onnxruntime
 
-    import devices.host
+    from npubench.devices import host as host_module
 
     real = onnxruntime.get_available_providers()
     monkeypatch.setattr(
         onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", *real]
     )
-    monkeypatch.setattr(devices.host, "nvidia_gpu_names", lambda *a, **k: [])
+    monkeypatch.setattr(host_module, "nvidia_gpu_names", lambda *a, **k: [])
     backends = HostDevice().backends()
     assert backends["ort:cuda"] == "no NVIDIA GPU found"
     assert backends["ort:cpu"] is None

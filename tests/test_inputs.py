@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.errors import WorkloadError
-from workloads.inputs import (
+from npubench.errors import WorkloadError
+from npubench.workloads.inputs import (
     InputSpec,
     TensorSpec,
     concrete_shape,

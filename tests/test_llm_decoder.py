@@ -10,12 +10,12 @@ import numpy as np
 import onnx
 import pytest
 
-from harness.errors import WorkloadError
-from harness.llm_loop import Decoder, generate, prompt_ids
-from workloads.decoder_builder import build_decoder
-from workloads.fetch import sha256_file
-from workloads.llm_config import LLM_PRECISIONS, DecoderConfig, check_tokens
-from workloads.llm_models import MEMORY_ENV, GeneratedDecoder
+from npubench.errors import WorkloadError
+from npubench.harness.llm_loop import Decoder, generate, prompt_ids
+from npubench.workloads.decoder_builder import build_decoder
+from npubench.workloads.fetch import sha256_file
+from npubench.workloads.llm_config import LLM_PRECISIONS, DecoderConfig, check_tokens
+from npubench.workloads.llm_models import MEMORY_ENV, GeneratedDecoder
 
 SMALL = dict(layers=2, hidden=64, heads=4, kv_heads=2, intermediate=128, vocab=300, context=64)
 
@@ -114,7 +114,7 @@ def test_a_built_decoder_is_reused_and_a_damaged_one_rebuilt(cache, monkeypatch)
     path = origin.materialize()
     manifest = json.loads(path.with_name("manifest.json").read_text())
     assert manifest["files"]["model.onnx"] == origin.cached_sha256() == sha256_file(path)
-    import workloads.decoder_builder as builder
+    import npubench.workloads.decoder_builder as builder
 
     calls = []
     real = builder.build_decoder

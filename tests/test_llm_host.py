@@ -10,12 +10,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.errors import ConfigError, WorkloadError
-from harness.plan import make_plan
-from harness.results import read_records
-from harness.suites import parse_suite
-from workloads.llm_config import LLM_PRECISIONS
-from workloads.registry import builtin, resolve
+from npubench.errors import ConfigError, WorkloadError
+from npubench.harness.plan import make_plan
+from npubench.harness.suites import parse_suite
+from npubench.results import read_records
+from npubench.workloads.llm_config import LLM_PRECISIONS
+from npubench.workloads.registry import builtin, resolve
 
 TINY = "decoder:preset=llama_15m,layers=2,vocab=2000,precision=int4"
 
@@ -27,7 +27,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def npubench(*args: str, env=None, timeout: float = 300):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "npubench", *args], capture_output=True,
                           text=True, timeout=timeout, env=env)
 
 
@@ -158,10 +158,10 @@ def test_energy_per_token_from_the_host_power_sensor(tmp_path, monkeypatch):
     that power x decode time / tokens; without one it is None with the reason."""
     from test_monitors import FakeRapl
 
-    import harness.host_job
-    from harness.llm_job import run_host_llm_job
-    from harness.monitors import HostTelemetry
-    from harness.settings import MeasureSettings
+    from npubench.harness import host_job
+    from npubench.harness.llm_job import run_host_llm_job
+    from npubench.harness.monitors import HostTelemetry
+    from npubench.harness.settings import MeasureSettings
 
     workload = resolve(TINY)
     job = {"model_path": str(workload.path()), "backend": "ort:cpu?threads=1", "inputs": {},
@@ -170,14 +170,14 @@ def test_energy_per_token_from_the_host_power_sensor(tmp_path, monkeypatch):
            "name": workload.name, "precision": workload.precision}
     domains = [("intel-rapl:0", "package-0", 12_000.0, 262_143_328_850, 0)]
     with FakeRapl(tmp_path, domains):
-        monkeypatch.setattr(harness.host_job, "_telemetry",
+        monkeypatch.setattr(host_job, "_telemetry",
                             lambda job: HostTelemetry(root=tmp_path, interval_s=0.005))
         result = run_host_llm_job(job)
     decode_s, tokens = result["measured_s"], 3 * 200
     assert result["energy_missing_reason"] is None
     assert result["energy_mj_per_token"] == pytest.approx(12_000 * decode_s / tokens, rel=0.15)
 
-    monkeypatch.setattr(harness.host_job, "_telemetry",
+    monkeypatch.setattr(host_job, "_telemetry",
                         lambda job: HostTelemetry(root=tmp_path / "nothing"))
     result = run_host_llm_job(job)
     assert result["energy_mj_per_token"] is None and "no" in result["energy_missing_reason"]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from harness.measure import measure
-from harness.settings import MeasureSettings
+from npubench.harness.measure import measure
+from npubench.harness.settings import MeasureSettings
 
 
 class FakeClock:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.monitors import HostTelemetry, TelemetryResult
+from npubench.harness.monitors import HostTelemetry, TelemetryResult
 
 INTERVAL_S = 0.01
 
@@ -266,7 +266,7 @@ def test_nvml_not_installed(tmp_path, monkeypatch):
 
 
 def test_host_device_lists_nvml_gpus(monkeypatch):
-    from devices.host import HostDevice
+    from npubench.devices.host import HostDevice
 
     monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
     assert "nvidia:NVIDIA H100 80GB HBM3" in HostDevice().info().accelerators

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.parsers.benchmark_model import parse_benchmark_model
-from harness.parsers.tflite_ops import is_delegated_op, parse_op_profile
+from npubench.harness.parsers.benchmark_model import parse_benchmark_model
+from npubench.harness.parsers.tflite_ops import is_delegated_op, parse_op_profile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tool-output"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.parsers import PARSERS, parse
-from harness.parsers.cli import cmd_parse, summary
+from npubench.errors import ConfigError
+from npubench.harness.parsers import PARSERS, parse
+from npubench.harness.parsers.cli import cmd_parse, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "tool-output"
@@ -152,14 +152,14 @@ def test_hostile_numbers_never_raise(tool):
 
 
 def _parse_is_wired() -> bool:
-    help_text = subprocess.run([sys.executable, "-m", "harness.cli", "--help"], cwd=ROOT,
+    help_text = subprocess.run([sys.executable, "-m", "npubench", "--help"], cwd=ROOT,
                                capture_output=True, text=True, timeout=60).stdout
     return any(line.split()[:1] == ["parse"] for line in help_text.splitlines())
 
 
 @pytest.mark.skipif(not _parse_is_wired(), reason="`npubench parse` is not wired in harness.cli")
 def test_npubench_parse_subprocess():
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "parse", "benchmark_model",
+    proc = subprocess.run([sys.executable, "-m", "npubench", "parse", "benchmark_model",
                            str(XNNPACK), "--json"], cwd=ROOT, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr

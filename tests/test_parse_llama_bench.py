@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.parsers.llama_bench import KEYS, format_test_name, parse_llama_bench
+from npubench.harness.parsers.llama_bench import KEYS, format_test_name, parse_llama_bench
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tool-output"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.parsers.ort_perf_test import parse_ort_perf_test
+from npubench.harness.parsers.ort_perf_test import parse_ort_perf_test
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tool-output"
 NO_PERCENTILES = {"min": None, "max": None, "p50": None, "p90": None, "p95": None, "p99": None,

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from devices.phone_power import (
+from npubench.devices.phone_power import (
     calibrate,
     celsius_divisor,
     gauge_lag_s,
@@ -20,8 +20,8 @@ from devices.phone_power import (
     window_power_mw,
     zone_kind,
 )
-from devices.phone_steps import _refusal, parse_dumpsys_battery
-from devices.phone_telemetry import parse_listing, sensors_from_files
+from npubench.devices.phone_steps import _refusal, parse_dumpsys_battery
+from npubench.devices.phone_telemetry import parse_listing, sensors_from_files
 
 POWER = ("uptime_s", "idle_s", "current_now", "voltage_now")
 

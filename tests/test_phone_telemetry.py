@@ -10,10 +10,15 @@ import time
 
 import pytest
 
-from devices.android import WORK_DIR
-from devices.phone_steps import BatteryCheck, Cooldown, SuspendCharging, prepare_power_measurement
-from devices.phone_telemetry import PhoneSampler, discover
-from devices.sim.profiles import load_profile
+from npubench.devices.android import WORK_DIR
+from npubench.devices.phone_steps import (
+    BatteryCheck,
+    Cooldown,
+    SuspendCharging,
+    prepare_power_measurement,
+)
+from npubench.devices.phone_telemetry import PhoneSampler, discover
+from npubench.devices.sim.profiles import load_profile
 
 FAST = {"idle_s": 1.5, "settle_s": 1.0, "tail_s": 1.5, "poll_s": 0.2}
 

@@ -10,7 +10,10 @@ import sys
 import pytest
 import report_fixtures as demo
 
-from reports.pytest_benchmark import _stats_without_pytest_benchmark, write_pytest_benchmark_json
+from npubench.reports.pytest_benchmark import (
+    _stats_without_pytest_benchmark,
+    write_pytest_benchmark_json,
+)
 
 
 @pytest.fixture(scope="module")

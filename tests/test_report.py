@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import report_fixtures as demo
 
-from harness.errors import ResultsError
-from reports.html import write_report
+from npubench.errors import ResultsError
+from npubench.reports.html import write_report
 
 XSS_NAME = "<script>alert(1)</script>"
 XSS_MESSAGE = "bad model <img src=x onerror=alert(1)> & more"
@@ -223,8 +223,8 @@ def test_records_with_unknown_and_missing_fields(tmp_path):
 
 def test_importing_reports_stays_light():
     code = (
-        "import sys, reports, reports.html, reports.pytest_benchmark, reports.frame, "
-        "reports.figures, reports.context\n"
+        "import sys, npubench.reports, npubench.reports.html, npubench.reports.pytest_benchmark, "
+        "npubench.reports.frame, npubench.reports.figures, npubench.reports.context\n"
         "heavy = [m for m in ('pandas', 'matplotlib', 'jinja2', 'numpy') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

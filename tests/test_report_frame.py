@@ -6,9 +6,9 @@ import math
 
 import report_fixtures as demo
 
-from reports import cells
-from reports.figures import LatencySeries, latency_svg, use_log_scale
-from reports.frame import COLUMNS, flatten_record, has_llm_fields, records_frame, rows
+from npubench.reports import cells
+from npubench.reports.figures import LatencySeries, latency_svg, use_log_scale
+from npubench.reports.frame import COLUMNS, flatten_record, has_llm_fields, records_frame, rows
 
 
 def _ok(workload, spec, median, **kw):

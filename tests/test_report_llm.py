@@ -10,9 +10,9 @@ import pytest
 import report_fixtures as demo
 from test_report import XSS_NAME, tags
 
-from reports import cells
-from reports.frame import has_llm_fields, records_frame, rows
-from reports.html import write_report
+from npubench.reports import cells
+from npubench.reports.frame import has_llm_fields, records_frame, rows
+from npubench.reports.html import write_report
 
 HEADERS = [
     "Workload", "Precision", "Device", "Backend", "Prompt / gen tokens", "Load ms", "TTFT ms",

@@ -9,8 +9,8 @@ import pytest
 import report_fixtures as demo
 from test_report import XSS_NAME, summary_row, tags
 
-from reports import cells
-from reports.html import write_report
+from npubench.reports import cells
+from npubench.reports.html import write_report
 
 PHONE_HEADERS = ("Delegation", "Accuracy vs CPU", "Max °C")
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.backends import parse_backend
-from harness.errors import RuntimeFailure, WorkloadError
-from harness.runners import open_session
-from harness.runners.tflite import load_interpreter_module
-from workloads.inputs import InputSpec
-from workloads.registry import resolve
+from npubench.errors import RuntimeFailure, WorkloadError
+from npubench.harness.backends import parse_backend
+from npubench.harness.runners import open_session
+from npubench.harness.runners.tflite import load_interpreter_module
+from npubench.workloads.inputs import InputSpec
+from npubench.workloads.registry import resolve
 
 pytestmark = pytest.mark.network  # the real models come from PyPI wheels (cached after once)
 

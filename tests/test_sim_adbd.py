@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sim_userland_standin import StandInUserland
 
-from devices.sim import auth as adb_auth
-from devices.sim import protocol as p
-from devices.sim.adbd import Faults, SimAdbServer
+from npubench.devices.sim import auth as adb_auth
+from npubench.devices.sim import protocol as p
+from npubench.devices.sim.adbd import Faults, SimAdbServer
 
 adb_device = pytest.importorskip("adb_shell.adb_device")
 from adb_shell import exceptions as adb_exc  # noqa: E402
@@ -355,7 +355,7 @@ def test_refused_auth_times_out(userland, signer):
 
 def test_real_userland_over_adb(tmp_path):
     """The server over the emulated userland (``devices.sim.start_sim``)."""
-    from devices.sim import start_sim
+    from npubench.devices.sim import start_sim
 
     phone = start_sim("sm8650")
     try:

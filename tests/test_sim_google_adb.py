@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sim_userland_standin import StandInUserland
 
-from devices.sim.adbd import SimAdbServer
+from npubench.devices.sim.adbd import SimAdbServer
 
 ADB = shutil.which("adb") or "/usr/bin/adb"
 pytestmark = pytest.mark.skipif(not os.path.exists(ADB),
@@ -172,7 +172,7 @@ def test_auth_accepts_adbs_key_then_verifies_its_signature(tmp_path: Path):
             assert client.text("-s", srv.serial, "shell", "echo hi") == "hi\n"
             assert (srv.stats.keys_accepted, srv.stats.signatures_verified) == (1, 0)
             adb_key = (client.home / ".android" / "adbkey.pub").read_bytes()
-            from devices.sim import auth as adb_auth
+            from npubench.devices.sim import auth as adb_auth
             assert [adb_auth.key_id(k) for k in srv.trusted_keys()] == \
                 [adb_auth.key_id(adb_auth.decode_public_key(adb_key))]
 
@@ -188,7 +188,7 @@ def test_auth_accepts_adbs_key_then_verifies_its_signature(tmp_path: Path):
 def test_google_adb_against_the_real_profiles(profile, model, tmp_path: Path):
     """`adb connect`, `devices -l` with the profile's model, shell exit codes, push and pull
     against the simulated phone with its emulated userland."""
-    from devices.sim import start_sim
+    from npubench.devices.sim import start_sim
 
     phone = start_sim(profile)
     client = PrivateAdb(tmp_path / "adbhome")

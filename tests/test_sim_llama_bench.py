@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from sim_tool_process import running_pid, wait_for
 
-from devices.sim.tools import llama_bench as lb
-from devices.sim.tools import stub_binary
-from devices.sim.userland import Userland
-from harness.parsers.llama_bench import parse_llama_bench
-from workloads.llm_config import DecoderConfig
+from npubench.devices.sim.tools import llama_bench as lb
+from npubench.devices.sim.tools import stub_binary
+from npubench.devices.sim.userland import Userland
+from npubench.harness.parsers.llama_bench import parse_llama_bench
+from npubench.workloads.llm_config import DecoderConfig
 
 T = "/data/local/tmp/npubench"
 CONFIG = DecoderConfig(layers=2, hidden=64, heads=4, kv_heads=2, intermediate=128, vocab=300,
@@ -31,7 +31,7 @@ FIXTURE_KEYS = list(lb.FIELDS) + ["samples_ns", "samples_ts"]  # checked against
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """GGUF files (int4 and int8) and a cache for the generated decoders, for the module."""
-    from workloads.gguf_files import write_gguf
+    from npubench.workloads.gguf_files import write_gguf
 
     folder = tmp_path_factory.mktemp("llama-bench")
     with pytest.MonkeyPatch.context() as mp:
@@ -95,7 +95,7 @@ def test_fields_are_those_of_the_readme_sample_in_order():
 
 
 def test_json_parses_into_pp_and_tg_with_consistent_statistics(sm8650, models):
-    from workloads.gguf_files import read_gguf
+    from npubench.workloads.gguf_files import read_gguf
 
     out, err, code = bench(sm8650, *QUICK, "-t", "2", "-o", "json")
     assert code == 0, err

@@ -4,9 +4,9 @@ energy ground truth equals what the fuel gauge files report, integrated (fake cl
 import pytest
 from fake_clock import FakeClock
 
-from devices.sim.physics import Physics
-from devices.sim.profiles import load_profile
-from devices.sim.userland import Userland
+from npubench.devices.sim.physics import Physics
+from npubench.devices.sim.profiles import load_profile
+from npubench.devices.sim.userland import Userland
 
 BAT = "/sys/class/power_supply/battery"
 

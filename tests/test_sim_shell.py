@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from devices.sim.process import EXIT, STDOUT
-from devices.sim.userland import Userland
+from npubench.devices.sim.process import EXIT, STDOUT
+from npubench.devices.sim.userland import Userland
 
 SH = "/system/bin/sh"
 TMP = "/data/local/tmp"

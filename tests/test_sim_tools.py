@@ -12,13 +12,19 @@ import numpy as np
 import pytest
 from sim_tool_process import running_pid, wait_for
 
-from devices.sim.profiles import load_profile
-from devices.sim.shell import SH
-from devices.sim.tools import stub_binary
-from devices.sim.tools.delegation import Node, delegate_specs, nnapi_devices, partition, plan
-from devices.sim.tools.stub import elf_ident, runs_on
-from devices.sim.tools.tfstats import Row, profile_report, stat_line
-from devices.sim.userland import Userland
+from npubench.devices.sim.profiles import load_profile
+from npubench.devices.sim.shell import SH
+from npubench.devices.sim.tools import stub_binary
+from npubench.devices.sim.tools.delegation import (
+    Node,
+    delegate_specs,
+    nnapi_devices,
+    partition,
+    plan,
+)
+from npubench.devices.sim.tools.stub import elf_ident, runs_on
+from npubench.devices.sim.tools.tfstats import Row, profile_report, stat_line
+from npubench.devices.sim.userland import Userland
 
 T = "/data/local/tmp/npubench"
 QNN = (f"--external_delegate_path={T}/libQnnTFLiteDelegate.so",
@@ -41,7 +47,7 @@ def make_phone(profile: str, models: bool) -> Userland:
                  "libQnnHtp.so"):
         put(phone, f"{T}/{name}", stub_binary(name), 0o755)
     if models:
-        from workloads.registry import resolve
+        from npubench.workloads.registry import resolve
 
         for file, workload in MODELS.items():
             put(phone, f"{T}/{file}", resolve(workload).path().read_bytes())
@@ -273,7 +279,7 @@ def test_every_backend_runs_and_parses(phone):
 
 @pytest.mark.network
 def test_parsed_by_the_harness_parser(phone):
-    parsers = pytest.importorskip("harness.parsers.benchmark_model")
+    parsers = pytest.importorskip("npubench.harness.parsers.benchmark_model")
     out, err, code = bm(phone, "--use_gpu=true", "--num_threads=4", model="nabu.tflite")
     parsed = parsers.parse_benchmark_model(out + err)
     assert code == 0 and parsed["latency_ms"]["n"] == 3 and parsed["threads"] == 4
@@ -354,7 +360,7 @@ def test_refused_delegate_fault(phone):
 def test_output_filepath_holds_the_output_tensors(phone):
     from ai_edge_litert.interpreter import Interpreter
 
-    from workloads.registry import resolve
+    from npubench.workloads.registry import resolve
 
     interp = Interpreter(model_path=str(resolve(MODELS["face.tflite"]).path()))
     interp.allocate_tensors()
@@ -445,7 +451,7 @@ def test_perf_test_output_and_percentiles(phone):
     assert latency["P99"] == latency["P999"] == latency["Max"]  # sorted[int(10 * q)], n < 100
     mean_ms = float(re.search(r"Average inference time cost: ([\d.e-]+) ms", out)[1])
     assert latency["Min"] * 1000 <= mean_ms <= latency["Max"] * 1000
-    parser = pytest.importorskip("harness.parsers.ort_perf_test")
+    parser = pytest.importorskip("npubench.harness.parsers.ort_perf_test")
     assert parser.parse_ort_perf_test(out)["latency_ms"]["n"] == 10
 
 

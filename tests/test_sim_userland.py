@@ -7,9 +7,9 @@ import re
 import pytest
 from fake_clock import FakeClock
 
-from devices.sim.profiles import load_profile
-from devices.sim.userland import Userland
-from harness.errors import ConfigError
+from npubench.devices.sim.profiles import load_profile
+from npubench.devices.sim.userland import Userland
+from npubench.errors import ConfigError
 
 BAT = "/sys/class/power_supply/battery"
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.stats import median_ci, relative_half_width, summarize
+from npubench.harness.stats import median_ci, relative_half_width, summarize
 
 
 def test_median_ci_of_ten_is_second_and_ninth_order_statistic():

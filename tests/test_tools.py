@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from harness.errors import ConfigError, FetchError
-from harness.tools import ToolConfig, check_abi, elf_abi, fetch_benchmark_model
+from npubench.errors import ConfigError, FetchError
+from npubench.harness.tools import ToolConfig, check_abi, elf_abi, fetch_benchmark_model
 
 
 def elf(path, machine, bits=64):
@@ -68,7 +68,7 @@ def test_fetch_offline_is_a_clear_message(tmp_path, monkeypatch):
 def test_tools_fetch_cli_offline_exits_3(tmp_path):
     env = dict(os.environ, NPUBENCH_CACHE=str(tmp_path), https_proxy="http://127.0.0.1:9",
                HTTPS_PROXY="http://127.0.0.1:9")
-    result = subprocess.run([sys.executable, "-m", "harness.cli", "tools", "fetch"],
+    result = subprocess.run([sys.executable, "-m", "npubench", "tools", "fetch"],
                             capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 3
     assert "could not download benchmark_model" in result.stderr

@@ -4,8 +4,8 @@ import ctypes
 import os
 import time
 
-from harness.errors import WorkloadError
-from harness.worker import run_isolated
+from npubench.errors import WorkloadError
+from npubench.harness.worker import run_isolated
 
 
 def answer(job):

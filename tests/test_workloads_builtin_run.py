@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workloads.inputs import make_inputs, specs_from_litert, specs_from_ort
-from workloads.registry import builtin
+from npubench.workloads.inputs import make_inputs, specs_from_litert, specs_from_ort
+from npubench.workloads.registry import builtin
 
 NAMES = sorted(n for n, w in builtin().items() if w.llm is None)
 SMALL_LLMS = sorted(n for n, w in builtin().items()
@@ -69,7 +69,7 @@ def test_builtin_runs_on_the_host(table, name):
 def test_builtin_llm_generates_on_the_host(table, name):
     """The generated decoders up to 125M parameters (the larger ones are built and run by
     benchmarks/llm_figures.py): a prompt, then greedy decode through the KV cache."""
-    from harness.llm_loop import Decoder, generate, prompt_ids
+    from npubench.harness.llm_loop import Decoder, generate, prompt_ids
 
     workload = table[name]
     decoder = Decoder.open(workload.path(), threads=1)

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.errors import FetchError
-from workloads.fetch import cache_dir
-from workloads.registry import builtin, load_registry
+from npubench.errors import FetchError
+from npubench.workloads.fetch import cache_dir
+from npubench.workloads.registry import builtin, load_registry
 
 MODEL_A = b"\x1c\x00\x00\x00TFL3" + os.urandom(3000)
 MODEL_B = b"onnx-ish bytes " + os.urandom(5000)
@@ -216,7 +216,7 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
 def test_real_models_download_and_run_in_litert(cache):
     from ai_edge_litert.interpreter import Interpreter
 
-    from workloads.inputs import make_inputs, specs_from_litert
+    from npubench.workloads.inputs import make_inputs, specs_from_litert
 
     table = builtin()
     for name in ("face_detection_short_range", "okay_nabu"):

@@ -10,12 +10,12 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from harness.errors import WorkloadError
-from workloads.fetch import sha256_file
-from workloads.generated import GeneratedModel
-from workloads.inputs import make_inputs, specs_from_ort
-from workloads.onnx_builders import mobilenet_v2, tiny_bert
-from workloads.registry import builtin
+from npubench.errors import WorkloadError
+from npubench.workloads.fetch import sha256_file
+from npubench.workloads.generated import GeneratedModel
+from npubench.workloads.inputs import make_inputs, specs_from_ort
+from npubench.workloads.onnx_builders import mobilenet_v2, tiny_bert
+from npubench.workloads.registry import builtin
 
 
 @pytest.fixture
@@ -118,8 +118,8 @@ def test_width_multiplier_scales_the_channels():
 
 
 def test_builder_names_match_the_builders():
-    from workloads.generated import BUILDER_NAMES
-    from workloads.onnx_builders import BUILDERS
+    from npubench.workloads.generated import BUILDER_NAMES
+    from npubench.workloads.onnx_builders import BUILDERS
 
     assert set(BUILDER_NAMES) == set(BUILDERS)
 

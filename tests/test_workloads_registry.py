@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.errors import ConfigError, WorkloadError
-from workloads.fetch import WheelModel
-from workloads.generated import GeneratedModel
-from workloads.inputs import InputSpec
-from workloads.registry import builtin, load_registry, parse_input_shapes, resolve
+from npubench.errors import ConfigError, WorkloadError
+from npubench.workloads.fetch import WheelModel
+from npubench.workloads.generated import GeneratedModel
+from npubench.workloads.inputs import InputSpec
+from npubench.workloads.registry import builtin, load_registry, parse_input_shapes, resolve
 
 REAL = ["face_detection_short_range", "face_detection_full_range_sparse", "face_landmark",
         "face_landmark_with_attention", "hand_landmark_lite", "hand_landmark_full",

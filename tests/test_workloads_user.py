@@ -7,12 +7,12 @@ import os
 import numpy as np
 import pytest
 
-from harness.errors import WorkloadError
-from workloads.fetch import sha256_file
-from workloads.inputs import make_inputs, specs_from_litert
-from workloads.onnx_builders import mobilenet_v2
-from workloads.registry import resolve
-from workloads.user import check_model_file
+from npubench.errors import WorkloadError
+from npubench.workloads.fetch import sha256_file
+from npubench.workloads.inputs import make_inputs, specs_from_litert
+from npubench.workloads.onnx_builders import mobilenet_v2
+from npubench.workloads.registry import resolve
+from npubench.workloads.user import check_model_file
 
 
 def _tflite_add_model(dtype: str = "fp32") -> bytes:

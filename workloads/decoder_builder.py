@@ -25,7 +25,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from workloads.llm_config import BLOCK_SIZE, LLM_PRECISIONS, DecoderConfig
+from npubench.workloads.llm_config import BLOCK_SIZE, LLM_PRECISIONS, DecoderConfig
 
 IR_VERSION = 10
 OPSET = 21

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from harness.errors import FetchError
+from npubench.errors import FetchError
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import WorkloadError
-from workloads.fetch import cache_dir, sha256_file
+from npubench.errors import WorkloadError
+from npubench.workloads.fetch import cache_dir, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class GeneratedModel:
 
     def build(self) -> bytes:
         """The serialized model (deterministic for the same key)."""
-        from workloads.onnx_builders import BUILDERS
+        from npubench.workloads.onnx_builders import BUILDERS
 
         model = BUILDERS[self.builder](seed=self.seed, **dict(self.config))
         data = model.SerializeToString()
@@ -188,7 +188,7 @@ def _quantize(data: bytes, mode: str, seed: int) -> bytes:
         quantize_static,
     )
 
-    from workloads.inputs import make_inputs, specs_from_ort
+    from npubench.workloads.inputs import make_inputs, specs_from_ort
 
     with tempfile.TemporaryDirectory(prefix="npubench-quant-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"

@@ -32,12 +32,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from harness.errors import WorkloadError
-from workloads.fetch import sha256_file
-from workloads.generated import _atomic, _version
-from workloads.gguf_write import GGUF_PRECISIONS, write_gguf
-from workloads.llm_config import DecoderConfig
-from workloads.llm_models import CachedBuild
+from npubench.errors import WorkloadError
+from npubench.workloads.fetch import sha256_file
+from npubench.workloads.generated import _atomic, _version
+from npubench.workloads.gguf_write import GGUF_PRECISIONS, write_gguf
+from npubench.workloads.llm_config import DecoderConfig
+from npubench.workloads.llm_models import CachedBuild
 
 __all__ = ["GGUF_PRECISIONS", "GeneratedGguf", "GgufInfo", "read_gguf", "write_gguf"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import WorkloadError
-from workloads.llm_config import LLM_PRECISIONS, DecoderConfig
+from npubench.errors import WorkloadError
+from npubench.workloads.llm_config import LLM_PRECISIONS, DecoderConfig
 
 GGUF_PRECISIONS = {"fp32": "F32", "fp16": "F16", "int8": "Q8_0", "int4": "Q4_0"}
 """npubench precision -> the GGML type of the weight matrices (and of the embedding table)."""

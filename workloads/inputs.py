@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import WorkloadError
+from npubench.errors import WorkloadError
 
 DEFAULT_FLOAT_RANGE = (-1.0, 1.0)
 DEFAULT_INT_RANGE = (0, 9)

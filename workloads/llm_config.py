@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
-from harness.errors import WorkloadError
+from npubench.errors import WorkloadError
 
 LLM_PRECISIONS = ("fp32", "fp16", "int8", "int4")
 """fp32 / fp16 weights and arithmetic; int8: weights int8 per output channel, activations

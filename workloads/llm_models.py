@@ -19,10 +19,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from harness.errors import WorkloadError
-from workloads.fetch import cache_dir, sha256_file
-from workloads.generated import _atomic, _version
-from workloads.llm_config import DecoderConfig
+from npubench.errors import WorkloadError
+from npubench.workloads.fetch import cache_dir, sha256_file
+from npubench.workloads.generated import _atomic, _version
+from npubench.workloads.llm_config import DecoderConfig
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class GeneratedDecoder(CachedBuild):
         return True
 
     def _build(self, path: Path) -> None:
-        from workloads.decoder_builder import build_decoder
+        from npubench.workloads.decoder_builder import build_decoder
 
         data_path = path.with_name("model.onnx.data")
         store = ExternalData(data_path)

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from harness.errors import ConfigError, WorkloadError
-from workloads.llm_config import (
+from npubench.errors import ConfigError, WorkloadError
+from npubench.workloads.llm_config import (
     DEFAULT_GEN_TOKENS,
     DEFAULT_PROMPT_TOKENS,
     LLM_PRECISIONS,

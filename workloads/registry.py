@@ -15,19 +15,19 @@ from typing import Any, Protocol
 
 import yaml
 
-from harness.errors import ConfigError, WorkloadError
-from workloads.fetch import Wheel, WheelModel, sha256_file
-from workloads.generated import GeneratedModel, PackagedModel
-from workloads.inputs import InputSpec
-from workloads.llm_config import LlmSpec
-from workloads.llm_workloads import (
+from npubench.errors import ConfigError, WorkloadError
+from npubench.workloads.fetch import Wheel, WheelModel, sha256_file
+from npubench.workloads.generated import GeneratedModel, PackagedModel
+from npubench.workloads.inputs import InputSpec
+from npubench.workloads.llm_config import LlmSpec
+from npubench.workloads.llm_workloads import (
     DecoderEntry,
     is_decoder_spec,
     parse_decoder_spec,
     parse_presets,
     preset_entries,
 )
-from workloads.user import FORMATS, inspect_user_model
+from npubench.workloads.user import FORMATS, inspect_user_model
 
 __all__ = ["InputSpec", "Workload", "builtin", "parse_input_shapes", "resolve"]
 
@@ -221,7 +221,7 @@ def _user_workload(text: str) -> Workload:
     origin, fmt, precision = inspect_user_model(text)
     llm = None
     if fmt == "gguf":  # an LLM for llama-bench; its configuration from the GGUF's metadata
-        from workloads.gguf_files import read_gguf
+        from npubench.workloads.gguf_files import read_gguf
 
         llm = LlmSpec(config=read_gguf(origin.path).config)
     return Workload(
@@ -234,8 +234,8 @@ def _user_workload(text: str) -> Workload:
 
 def decoder_workload(entry: DecoderEntry) -> Workload:
     """A generated decoder: ONNX (host, ONNX Runtime) with its GGUF alternate (llama-bench)."""
-    from workloads.gguf_files import GeneratedGguf
-    from workloads.llm_models import GeneratedDecoder
+    from npubench.workloads.gguf_files import GeneratedGguf
+    from npubench.workloads.llm_models import GeneratedDecoder
 
     llm = LlmSpec(entry.prompt_tokens, entry.gen_tokens, entry.config)
     onnx_origin = GeneratedDecoder(entry.name, entry.config, entry.precision, entry.seed,

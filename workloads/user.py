@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import WorkloadError
-from workloads.fetch import sha256_file
+from npubench.errors import WorkloadError
+from npubench.workloads.fetch import sha256_file
 
 FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".gguf": "gguf"}
 
@@ -87,7 +87,7 @@ def check_model_file(path: Path | str, format: str) -> str:
     if format == "onnx":
         return _check_onnx(path)
     if format == "gguf":
-        from workloads.gguf_files import read_gguf
+        from npubench.workloads.gguf_files import read_gguf
 
         return read_gguf(path).precision
     raise WorkloadError(f"{path}: unknown model format '{format}'")

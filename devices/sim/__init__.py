@@ -5,6 +5,6 @@ userland behind it. A test instrument and a demo; its numbers are never a phone'
 
 
 def start_sim(*args, **kwargs):
-    from devices.sim.launch import start_sim as start
+    from npubench.devices.sim.launch import start_sim as start
 
     return start(*args, **kwargs)

@@ -16,12 +16,12 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from devices.sim import auth as adb_auth
-from devices.sim import protocol as p
-from devices.sim.connection import Connection
-from devices.sim.faults import Faults
-from devices.sim.services import Userland
-from devices.sim.stream import Stream
+from npubench.devices.sim import auth as adb_auth
+from npubench.devices.sim import protocol as p
+from npubench.devices.sim.connection import Connection
+from npubench.devices.sim.faults import Faults
+from npubench.devices.sim.services import Userland
+from npubench.devices.sim.stream import Stream
 
 __all__ = ["Faults", "SimAdbServer", "SimStats", "Stream"]
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from devices.sim.protocol import TOKEN_SIZE
+from npubench.devices.sim.protocol import TOKEN_SIZE
 
 _STRUCT_HEADER = struct.Struct("<2I")  # modulus_size_words, n0inv
 

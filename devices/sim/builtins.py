@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 import time
 
-from devices.sim import shell as syntax
-from devices.sim.cmdio import ExitShell, Invocation, TimedOut
-from devices.sim.posixcmds import echo, printf, test
-from devices.sim.shell import SH
+from npubench.devices.sim import shell as syntax
+from npubench.devices.sim.cmdio import ExitShell, Invocation, TimedOut
+from npubench.devices.sim.posixcmds import echo, printf, test
+from npubench.devices.sim.shell import SH
 
 
 def _sh_error(inv: Invocation, message: str, status: int = 1) -> int:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from devices.sim.interp import Shell
-    from devices.sim.userland import Userland
+    from npubench.devices.sim.interp import Shell
+    from npubench.devices.sim.userland import Userland
 
 Command = Callable[["Invocation"], "int | None"]
 """A command: returns its exit status (None: 0)."""

@@ -14,15 +14,15 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from devices.sim import auth as adb_auth
-from devices.sim import protocol as p
-from devices.sim.services import open_service
-from devices.sim.stream import Stream
+from npubench.devices.sim import auth as adb_auth
+from npubench.devices.sim import protocol as p
+from npubench.devices.sim.services import open_service
+from npubench.devices.sim.stream import Stream
 
 if TYPE_CHECKING:
-    from devices.sim.adbd import SimAdbServer
+    from npubench.devices.sim.adbd import SimAdbServer
 
-log = logging.getLogger("devices.sim.adbd")
+log = logging.getLogger("npubench.devices.sim.adbd")
 
 _TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 _RECV_BUFFER = 256 * 1024

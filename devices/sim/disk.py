@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import posixpath
 
-from devices.sim.cmdio import Invocation
-from devices.sim.toybox import _opts
+from npubench.devices.sim.cmdio import Invocation
+from npubench.devices.sim.toybox import _opts
 
 
 def _mounts(inv: Invocation) -> list[tuple[str, str, int, int]]:

@@ -10,10 +10,10 @@ import operator
 import posixpath
 import re
 
-from devices.sim import shell as syntax
-from devices.sim.cmdio import IO, Sink, Source
-from devices.sim.lexer import read_expansion
-from devices.sim.shell import ShellSyntaxError
+from npubench.devices.sim import shell as syntax
+from npubench.devices.sim.cmdio import IO, Sink, Source
+from npubench.devices.sim.lexer import read_expansion
+from npubench.devices.sim.shell import ShellSyntaxError
 
 
 class Expander:

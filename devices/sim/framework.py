@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from devices.sim.cmdio import Invocation
+from npubench.devices.sim.cmdio import Invocation
 
 if TYPE_CHECKING:
-    from devices.sim.userland import Userland
+    from npubench.devices.sim.userland import Userland
 
 SETTABLE_PREFIXES = ("debug.", "log.tag.", "persist.log.tag.", "persist.debug.", "vendor.debug.")
 SECURITY = "battery suspend_input is only supported on debuggable builds"

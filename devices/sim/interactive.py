@@ -14,12 +14,12 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING
 
-from devices.sim import protocol as p
-from devices.sim.process import EXIT, STDERR, ShellProcess
+from npubench.devices.sim import protocol as p
+from npubench.devices.sim.process import EXIT, STDERR, ShellProcess
 
 if TYPE_CHECKING:
-    from devices.sim.services import Userland
-    from devices.sim.stream import Stream
+    from npubench.devices.sim.services import Userland
+    from npubench.devices.sim.stream import Stream
 
 _CTRL_C, _CTRL_D, _ESC, _BACKSPACES = 0x03, 0x04, 0x1B, (0x08, 0x7F)
 

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from devices.sim import shell as syntax
-from devices.sim.cmdio import (
+from npubench.devices.sim import shell as syntax
+from npubench.devices.sim.cmdio import (
     IO,
     NULL,
     Command,
@@ -22,11 +22,11 @@ from devices.sim.cmdio import (
     Source,
     TimedOut,
 )
-from devices.sim.expand import Expander
-from devices.sim.shell import SH, ShellSyntaxError
+from npubench.devices.sim.expand import Expander
+from npubench.devices.sim.shell import SH, ShellSyntaxError
 
 if TYPE_CHECKING:
-    from devices.sim.userland import Userland
+    from npubench.devices.sim.userland import Userland
 
 SYSTEM_DIRS = ("/system/bin", "/system/xbin", "/vendor/bin", "/bin")
 
@@ -342,4 +342,4 @@ def _detached(and_or: syntax.AndOr) -> bool:
     return out == "file" and err == "file"
 
 
-from devices.sim.builtins import BUILTINS  # noqa: E402  (the builtins import Shell's names)
+from npubench.devices.sim.builtins import BUILTINS  # noqa: E402  (the builtins import Shell's names)

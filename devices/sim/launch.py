@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from devices.sim.adbd import SimAdbServer
-from devices.sim.faults import Faults
-from devices.sim.userland import Userland
+from npubench.devices.sim.adbd import SimAdbServer
+from npubench.devices.sim.faults import Faults
+from npubench.devices.sim.userland import Userland
 
 
 class SimPhone:

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from devices.sim.profiles import Cluster, Profile
+from npubench.devices.sim.profiles import Cluster, Profile
 
 MAX_STEP_S = 0.5
 MERGE_S = 0.05

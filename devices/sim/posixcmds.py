@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from devices.sim.cmdio import Invocation
-from devices.sim.shell import SH
+from npubench.devices.sim.cmdio import Invocation
+from npubench.devices.sim.shell import SH
 
 _ESCAPES = {"a": "\a", "b": "\b", "e": "\x1b", "f": "\f", "n": "\n", "r": "\r", "t": "\t",
             "v": "\v", "\\": "\\"}

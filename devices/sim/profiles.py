@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from harness.errors import ConfigError
+from npubench.errors import ConfigError
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 

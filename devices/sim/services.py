@@ -12,13 +12,13 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Protocol
 
-from devices.sim import protocol as p
-from devices.sim.interactive import InteractiveShell
-from devices.sim.process import EXIT, STDERR, ShellProcess
-from devices.sim.sync_service import SyncService
+from npubench.devices.sim import protocol as p
+from npubench.devices.sim.interactive import InteractiveShell
+from npubench.devices.sim.process import EXIT, STDERR, ShellProcess
+from npubench.devices.sim.sync_service import SyncService
 
 if TYPE_CHECKING:
-    from devices.sim.stream import Stream
+    from npubench.devices.sim.stream import Stream
 
 log = logging.getLogger(__name__)
 

@@ -65,7 +65,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from devices.sim.lexer import ASSIGNMENT, NAME, ShellSyntaxError, Word, tokenize
+from npubench.devices.sim.lexer import ASSIGNMENT, NAME, ShellSyntaxError, Word, tokenize
 
 SH = "/system/bin/sh"
 __all__ = ["SH", "NAME", "ASSIGNMENT", "ShellSyntaxError", "Word", "parse", "tokenize"]

@@ -12,11 +12,11 @@ from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from devices.sim import protocol as p
+from npubench.devices.sim import protocol as p
 
 if TYPE_CHECKING:
-    from devices.sim.connection import Connection
-    from devices.sim.services import Service
+    from npubench.devices.sim.connection import Connection
+    from npubench.devices.sim.services import Service
 
 
 class Stream:

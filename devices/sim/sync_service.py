@@ -20,11 +20,11 @@ import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
-from devices.sim import protocol as p
-from devices.sim.fs import SimFS
+from npubench.devices.sim import protocol as p
+from npubench.devices.sim.fs import SimFS
 
 if TYPE_CHECKING:
-    from devices.sim.stream import Stream
+    from npubench.devices.sim.stream import Stream
 
 log = logging.getLogger(__name__)
 

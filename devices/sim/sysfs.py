@@ -8,8 +8,8 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable
 
-from devices.sim.physics import Physics
-from devices.sim.profiles import Cluster, Profile
+from npubench.devices.sim.physics import Physics
+from npubench.devices.sim.profiles import Cluster, Profile
 
 BAT = "/sys/class/power_supply/battery"
 USB = "/sys/class/power_supply/usb"

@@ -9,8 +9,8 @@ import re
 import time
 from collections.abc import Iterator
 
-from devices.sim.cmdio import Invocation
-from devices.sim.posixcmds import unescape
+from npubench.devices.sim.cmdio import Invocation
+from npubench.devices.sim.posixcmds import unescape
 
 # --- filters ---------------------------------------------------------------------------------
 

@@ -12,9 +12,9 @@ import re
 import stat as statmod
 import time
 
-from devices.sim.cmdio import Invocation
-from devices.sim.fs import Stat
-from devices.sim.textutils import inputs
+from npubench.devices.sim.cmdio import Invocation
+from npubench.devices.sim.fs import Stat
+from npubench.devices.sim.textutils import inputs
 
 CHUNK = 1 << 20
 

@@ -16,15 +16,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from devices.sim import disk, framework, textutils, tools, toybox
-from devices.sim.cmdio import IO, Command, Killed, Sink, Source
-from devices.sim.framework import BatteryService
-from devices.sim.fs import SimFS
-from devices.sim.interp import Shell
-from devices.sim.physics import Physics
-from devices.sim.process import EXIT, STDERR, STDOUT, ShellProcess
-from devices.sim.profiles import Profile, load_profile
-from devices.sim.sysfs import SysFS
+from npubench.devices.sim import disk, framework, textutils, tools, toybox
+from npubench.devices.sim.cmdio import IO, Command, Killed, Sink, Source
+from npubench.devices.sim.framework import BatteryService
+from npubench.devices.sim.fs import SimFS
+from npubench.devices.sim.interp import Shell
+from npubench.devices.sim.physics import Physics
+from npubench.devices.sim.process import EXIT, STDERR, STDOUT, ShellProcess
+from npubench.devices.sim.profiles import Profile, load_profile
+from npubench.devices.sim.sysfs import SysFS
 
 PATH = ("/product/bin:/apex/com.android.runtime/bin:/apex/com.android.art/bin:/system_ext/bin:"
         "/system/bin:/system/xbin:/odm/bin:/vendor/bin:/vendor/xbin")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from harness.errors import ConfigError
-from harness.parsers.benchmark_model import parse_benchmark_model
-from harness.parsers.llama_bench import parse_llama_bench
-from harness.parsers.ort_perf_test import parse_ort_perf_test
+from npubench.errors import ConfigError
+from npubench.harness.parsers.benchmark_model import parse_benchmark_model
+from npubench.harness.parsers.llama_bench import parse_llama_bench
+from npubench.harness.parsers.ort_perf_test import parse_ort_perf_test
 
 PARSERS: dict[str, Callable[[str], dict]] = {
     "benchmark_model": parse_benchmark_model,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from harness.parsers.tflite_ops import is_delegated_op, parse_op_profile
+from npubench.harness.parsers.tflite_ops import is_delegated_op, parse_op_profile
 
 NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 

@@ -9,8 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from harness.errors import ConfigError
-from harness.parsers import ALIASES, parse
+from npubench.errors import ConfigError
+from npubench.harness.parsers import ALIASES, parse
 
 
 def _read(path: str) -> str:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.backends import BackendSpec
-from harness.errors import BackendUnavailable
+from npubench.errors import BackendUnavailable
+from npubench.harness.backends import BackendSpec
 
 
 @dataclass
@@ -37,11 +37,11 @@ def open_session(
 ) -> Session:
     """Load ``model_path`` on ``backend`` and set deterministic inputs."""
     if backend.runtime == "tflite":
-        from harness.runners.tflite import open_tflite
+        from npubench.harness.runners.tflite import open_tflite
 
         return open_tflite(model_path, backend, input_overrides, seed)
     if backend.runtime == "ort":
-        from harness.runners.ort import open_ort
+        from npubench.harness.runners.ort import open_ort
 
         return open_ort(model_path, backend, input_overrides, seed)
     raise BackendUnavailable(f"{backend}: no host runner for runtime {backend.runtime!r}")

@@ -8,11 +8,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from devices.host import ort_provider_name
-from harness.backends import BackendSpec
-from harness.errors import BackendUnavailable, RuntimeFailure, WorkloadError
-from harness.runners import Session
-from workloads.inputs import TensorSpec, concrete_shape, make_inputs, specs_from_ort
+from npubench.devices.host import ort_provider_name
+from npubench.errors import BackendUnavailable, RuntimeFailure, WorkloadError
+from npubench.harness.backends import BackendSpec
+from npubench.harness.runners import Session
+from npubench.workloads.inputs import TensorSpec, concrete_shape, make_inputs, specs_from_ort
 
 
 def _library() -> tuple[str, str]:

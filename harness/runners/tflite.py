@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.backends import BackendSpec
-from harness.errors import BackendUnavailable, RuntimeFailure, WorkloadError
-from harness.runners import Session
-from workloads.inputs import TensorSpec, concrete_shape, make_inputs, specs_from_litert
+from npubench.errors import BackendUnavailable, RuntimeFailure, WorkloadError
+from npubench.harness.backends import BackendSpec
+from npubench.harness.runners import Session
+from npubench.workloads.inputs import TensorSpec, concrete_shape, make_inputs, specs_from_litert
 
 ACCELERATORS = ("cpu", "xnnpack")
 

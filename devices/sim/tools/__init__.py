@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from devices.sim.tools.common import ProcInfo, ToolFaults
-from devices.sim.tools.stub import stub_binary
+from npubench.devices.sim.tools.common import ProcInfo, ToolFaults
+from npubench.devices.sim.tools.stub import stub_binary
 
 if TYPE_CHECKING:
-    from devices.sim.userland import Userland
+    from npubench.devices.sim.userland import Userland
 
 __all__ = ["TOOL_NAMES", "ProcInfo", "ToolFaults", "register_all", "stub_binary"]
 
@@ -27,7 +27,7 @@ TOOL_NAMES = ("benchmark_model", "benchmark_model_plus_neuron_delegate", "onnxru
 
 def register_all(userland: Userland) -> None:
     """Register the emulated tools with a userland (done when it is constructed)."""
-    from devices.sim.tools import benchmark_model, llama_bench, ort_perf_test
+    from npubench.devices.sim.tools import benchmark_model, llama_bench, ort_perf_test
 
     userland.register_tool("benchmark_model", benchmark_model.command)
     userland.register_tool("benchmark_model_plus_neuron_delegate", benchmark_model.command)

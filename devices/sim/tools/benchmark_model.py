@@ -24,12 +24,12 @@ from typing import NoReturn
 
 import numpy as np
 
-from devices.sim.cmdio import Invocation
-from devices.sim.tools import tflite_flags as flags
-from devices.sim.tools.common import Aborted, Crashed, Footprint, ToolRun, g, program
-from devices.sim.tools.delegation import Node, nnapi_devices
-from devices.sim.tools.tflite_delegates import Applier, Graph, Item, Log
-from devices.sim.tools.tfstats import Row, profile_report, stat_line
+from npubench.devices.sim.cmdio import Invocation
+from npubench.devices.sim.tools import tflite_flags as flags
+from npubench.devices.sim.tools.common import Aborted, Crashed, Footprint, ToolRun, g, program
+from npubench.devices.sim.tools.delegation import Node, nnapi_devices
+from npubench.devices.sim.tools.tflite_delegates import Applier, Graph, Item, Log
+from npubench.devices.sim.tools.tfstats import Row, profile_report, stat_line
 
 NAME = "benchmark_model"
 BASE_KB, BASE_FILE_KB = 5_632, 3_904
@@ -168,7 +168,7 @@ class Benchmark:
         after = interp._get_ops_details()[len(ops):]
         kernels = [Node(o["index"], o["op_name"], tuple(int(t) for t in o["inputs"]),
                         tuple(int(t) for t in o["outputs"])) for o in after]
-        from devices.sim.tools.delegation import covered_nodes
+        from npubench.devices.sim.tools.delegation import covered_nodes
 
         details = interp.get_tensor_details()
         self._shapes = {d["index"]: tuple(int(x) for x in d["shape"]) for d in details}

@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from devices.sim.cmdio import Command, Invocation
-from devices.sim.shell import SH
-from devices.sim.tools.stub import runs_on
+from npubench.devices.sim.cmdio import Command, Invocation
+from npubench.devices.sim.shell import SH
+from npubench.devices.sim.tools.stub import runs_on
 
 ADBD_PID = 1121
 """The parent of a tool run through ``adb shell`` with ``exec`` (adbd)."""

@@ -46,9 +46,9 @@ from pathlib import Path
 
 import numpy as np
 
-from devices.sim.cmdio import Invocation
-from devices.sim.tools.common import Crashed, ToolRun, program
-from devices.sim.tools.llama_bench_output import (
+from npubench.devices.sim.cmdio import Invocation
+from npubench.devices.sim.tools.common import Crashed, ToolRun, program
+from npubench.devices.sim.tools.llama_bench_output import (
     BUILD_COMMIT,
     BUILD_NUMBER,
     FIELDS,
@@ -59,7 +59,7 @@ from devices.sim.tools.llama_bench_output import (
     stdev_f,
     stdev_ns,
 )
-from devices.sim.tools.llama_bench_params import (
+from npubench.devices.sim.tools.llama_bench_params import (
     CACHE_TYPES,
     Device,
     Exit,
@@ -137,8 +137,8 @@ def _fail(first: list[str], what: str) -> LoadFailed:
 
 def read_model(arg: str, host: Path | None) -> tuple[object, int, tuple[int, int, int]]:
     """The GGUF header, or LoadFailed with llama.cpp's lines."""
-    from harness.errors import WorkloadError
-    from workloads.gguf_files import read_gguf
+    from npubench.errors import WorkloadError
+    from npubench.workloads.gguf_files import read_gguf
 
     loader = f"llama_model_loader: failed to load model from {arg}"
     if host is None or not host.is_file():
@@ -248,8 +248,8 @@ class Bench:
     def _model(self, arg: str, tests: list[dict]) -> Model:
         if arg in self.models:
             return self.models[arg]
-        from harness.errors import WorkloadError
-        from workloads.llm_models import GeneratedDecoder, check_fits
+        from npubench.errors import WorkloadError
+        from npubench.workloads.llm_models import GeneratedDecoder, check_fits
 
         host = self.userland.fs.host_path(self.inv.path(arg))
         info, size, (version, n_tensors, n_kv) = read_model(arg, host)
@@ -304,7 +304,7 @@ class Bench:
         return None
 
     def _decoder(self, model: Model, threads: int):
-        from harness.llm_loop import Decoder
+        from npubench.harness.llm_loop import Decoder
 
         host_threads = max(1, min(threads, os.cpu_count() or 1))
         if host_threads not in model.sessions:
@@ -390,7 +390,7 @@ class Bench:
         """The nanoseconds llama-bench times in one repetition: the prompt (``n_prompt``
         tokens, in batches of ``n_batch``) then ``n_gen`` single-token decodes, after filling
         the cache to ``n_depth`` (untimed)."""
-        from harness.llm_loop import generate, prompt_ids
+        from npubench.harness.llm_loop import generate, prompt_ids
 
         n_prompt, n_gen, depth = inst["n_prompt"], inst["n_gen"], inst["n_depth"]
         seed = 1000 + rep

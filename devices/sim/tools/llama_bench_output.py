@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from devices.sim.tools.common import g
-from devices.sim.tools.llama_bench_params import Params, defaults, test_name
+from npubench.devices.sim.tools.common import g
+from npubench.devices.sim.tools.llama_bench_params import Params, defaults, test_name
 
 BUILD_COMMIT, BUILD_NUMBER = "6a8cf8914", 6733
 """The build this emulation imitates (the one of the Snapdragon README's sample)."""

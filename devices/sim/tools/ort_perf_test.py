@@ -19,9 +19,9 @@ from datetime import datetime
 
 import numpy as np
 
-from devices.sim.cmdio import Invocation
-from devices.sim.tools.common import Crashed, Footprint, ToolRun, g, program
-from devices.sim.tools.delegation import delegate_specs
+from npubench.devices.sim.cmdio import Invocation
+from npubench.devices.sim.tools.common import Crashed, Footprint, ToolRun, g, program
+from npubench.devices.sim.tools.delegation import delegate_specs
 
 NAME = "onnxruntime_perf_test"
 BASE_KB, BASE_FILE_KB = 9_216, 6_144

@@ -16,10 +16,10 @@ import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from devices.sim.tools import delegation
-from devices.sim.tools.delegation import Node
-from devices.sim.tools.stub import runs_on
-from devices.sim.tools.tflite_flags import Params
+from npubench.devices.sim.tools import delegation
+from npubench.devices.sim.tools.delegation import Node
+from npubench.devices.sim.tools.stub import runs_on
+from npubench.devices.sim.tools.tflite_flags import Params
 
 RESTORED = "Restored original execution plan after delegate application failure."
 

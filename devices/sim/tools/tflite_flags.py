@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from devices.sim.tools.common import g
+from npubench.devices.sim.tools.common import g
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,28 @@
-"""One exception tree for npubench.
+"""One exception tree for npubench, and the exit codes of the command line.
 
-The CLI catches ``NpubenchError`` once and turns it into a message and an exit code; anything
-else is a bug and keeps its traceback. ``infrastructure`` separates a flaky phone or host from a
-model or configuration that is really wrong.
+Every room (harness, devices, workloads, reports) imports its errors from here, and nothing
+here imports them. The CLI catches ``NpubenchError`` once and turns it into a message and an
+exit code; anything else is a bug and keeps its traceback.
+
+``infrastructure`` separates a flaky phone or host (retryable: the same job may pass on the
+next try) from a product failure: a model, delegate or configuration that is really wrong.
+``device`` names the device where there is one (None for errors with no device).
 """
 
 from __future__ import annotations
+
+EXIT_OK = 0
+"""Every job ok or skipped."""
+EXIT_USAGE = 1
+"""Usage or configuration error (argparse included); nothing ran."""
+EXIT_REGRESSION = 2
+"""A regression was found (comparisons)."""
+EXIT_INFRA = 3
+"""A device or infrastructure failure."""
+EXIT_JOBS_FAILED = 4
+"""The run finished but one or more jobs failed."""
+EXIT_INTERRUPTED = 130
+"""Interrupted (Ctrl-C, SIGTERM): what was measured stays in results.jsonl."""
 
 
 class NpubenchError(Exception):
@@ -13,11 +30,17 @@ class NpubenchError(Exception):
 
     kind = "error"
     infrastructure = False
+    device: str | None = None
 
     def __init__(self, message: str, *, hint: str | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+    @property
+    def retryable(self) -> bool:
+        """An infrastructure fault: the same job may succeed when tried again."""
+        return self.infrastructure
 
     def __str__(self) -> str:
         return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
@@ -25,7 +48,10 @@ class NpubenchError(Exception):
     def as_record(self) -> dict:
         """The ``error`` field of a result record."""
         text = self.message if not self.hint else f"{self.message} ({self.hint})"
-        return {"kind": self.kind, "message": text, "infrastructure": self.infrastructure}
+        record = {"kind": self.kind, "message": text, "infrastructure": self.infrastructure}
+        if self.device is not None:
+            record["device"] = self.device
+        return record
 
 
 class ConfigError(NpubenchError):

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ResultsError
+from npubench.errors import ResultsError
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.jsonl"

@@ -1,0 +1,7 @@
+"""``python -m npubench``: the same as the ``npubench`` command."""
+
+import sys
+
+from npubench.harness.cli import main
+
+sys.exit(main())

@@ -1,0 +1,163 @@
+"""A whole run from what a user asks for: suite, workloads, backends, device and settings ->
+plan -> jobs -> results folder -> report. ``npubench run`` and ``npubench.run_suite`` both
+come through here; what is printed on the way is the listener's business."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from npubench.errors import (
+    EXIT_INFRA,
+    EXIT_INTERRUPTED,
+    EXIT_JOBS_FAILED,
+    EXIT_OK,
+    ConfigError,
+)
+
+
+class RunListener:
+    """What a run tells its caller as it goes; every method is optional."""
+
+    def planned(self, run_id: str, run_dir: Path, jobs: Sequence, device_info) -> None:
+        """The plan is made and the run folder exists."""
+
+    def started(self, job) -> None:
+        """A job starts."""
+
+    def finished(self, job, record: dict) -> None:
+        """A job's record is on disk."""
+
+
+@dataclass
+class RunRequest:
+    """Everything a run needs to know, as a user would say it (see ``npubench run --help``)."""
+
+    suite: str | None = None
+    device: str | None = None
+    workloads: Sequence[str] = ()
+    backends: Sequence[str] = ()
+    input_shapes: Sequence[str] = ()
+    settings: Mapping[str, float | int] = field(default_factory=dict)
+    threads: int | None = None
+    prompt_tokens: int | None = None
+    gen_tokens: int | None = None
+    tools: Sequence[str] = ()
+    require_npu: bool = False
+    measure_power: bool = True
+    cooldown_c: float = 40.0
+    out: str | Path | None = None
+    report: bool = True
+
+
+@dataclass
+class RunResult:
+    """A finished run: where its files are, its records, and the exit code it earns."""
+
+    run_id: str
+    run_dir: Path
+    records: list[dict[str, Any]]
+    interrupted: bool = False
+    report: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        failed = [r for r in self.records if r["status"] == "failed"]
+        if failed and all((r.get("error") or {}).get("infrastructure") for r in failed):
+            return EXIT_INFRA
+        return EXIT_JOBS_FAILED if failed else EXIT_OK
+
+
+def parse_overrides(texts: Sequence[str]) -> dict[str, float | int]:
+    """``--set KEY=VALUE`` strings -> a settings mapping (numbers only)."""
+    out: dict[str, float | int] = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {text!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = float(value) if "." in value else int(value)
+        except ValueError:
+            raise ConfigError(f"--set {text!r}: {value!r} is not a number") from None
+    return out
+
+
+def make_settings(suite, request: RunRequest):
+    from npubench.harness.settings import MeasureSettings
+
+    data = {**suite.settings.to_dict(), **request.settings}
+    if request.threads is not None:
+        data["threads"] = request.threads
+    for name in ("prompt_tokens", "gen_tokens"):
+        value = getattr(request, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
+    return MeasureSettings.from_mapping(data, where="settings")
+
+
+def run(request: RunRequest, listener: RunListener | None = None) -> RunResult:
+    """Plan and run ``request``; every record is on disk as soon as its job ends, and a
+    Ctrl-C stops the run with what was measured kept (``interrupted``)."""
+    from npubench.devices.host import HostDevice
+    from npubench.devices.registry import resolve_device
+    from npubench.harness.plan import make_plan
+    from npubench.harness.run import execute, new_run_id, start_run
+    from npubench.harness.suites import load_suite
+    from npubench.workloads.registry import parse_input_shapes, resolve_path_or_failure
+
+    listener = listener or RunListener()
+    suite = load_suite(request.suite or "quick")
+    settings = make_settings(suite, request)
+    shapes = parse_input_shapes(list(request.input_shapes))
+    names = list(request.workloads) or list(suite.workloads)
+    workloads = []
+    for n in names:
+        workload = resolve_path_or_failure(n, {**suite.input_shapes.get(n, {}), **shapes})
+        tokens = suite.llm_tokens.get(n, {})
+        workloads.append(workload.with_tokens(request.prompt_tokens or tokens.get("prompt_tokens"),
+                                              request.gen_tokens or tokens.get("gen_tokens")))
+    backends = list(request.backends) or list(suite.backends)
+    device = resolve_device(request.device)
+    try:
+        phone = _phone_context(request, device)
+        known = None
+        if phone.tools is not None:
+            from npubench.harness.device_job import phone_backends
+
+            known = lambda d: phone_backends(d, phone.tools)  # noqa: E731
+        jobs = make_plan([device], workloads, backends, threads=settings.threads,
+                         known_backends=known)
+        run_id = new_run_id()
+        run_dir = Path(request.out) if request.out else Path("runs") / run_id
+        store = start_run(run_dir, run_id, HostDevice().info().to_dict(),
+                          None if request.workloads else suite.name)
+        listener.planned(run_id, run_dir, jobs, device.info())
+        outcome = execute(jobs, store, run_id, settings, on_start=listener.started,
+                          on_done=listener.finished, phone=phone)
+    finally:
+        getattr(device, "close", lambda: None)()
+    result = RunResult(run_id, run_dir, outcome.records, outcome.interrupted)
+    if request.report:
+        from npubench.reports.html import write_report
+
+        result.report = write_report(run_dir)
+    return result
+
+
+def _phone_context(request: RunRequest, device):
+    from npubench.harness.run import PhoneContext
+
+    if getattr(device, "kind", "host") != "android":
+        if request.tools or request.require_npu:
+            raise ConfigError("--tool and --require-npu are for phones: give --device SPEC")
+        return PhoneContext()
+    from npubench.harness.device_job import DeviceJobOptions
+    from npubench.harness.tools import ToolConfig
+
+    return PhoneContext(ToolConfig.load(list(request.tools)), DeviceJobOptions(
+        require_npu=request.require_npu, measure_power=request.measure_power,
+        cooldown_c=request.cooldown_c))
