@@ -38,8 +38,8 @@ def run_host_llm_job(job: dict[str, Any]) -> dict[str, Any]:
     config), ``name``, ``precision``."""
     from npubench.devices.host import ort_provider_name
     from npubench.harness.host_job import _peak_memory_mb, _rss_mb, _telemetry
-    from npubench.harness.llm_loop import Decoder, generate, prompt_ids
     from npubench.workloads.llm_config import check_tokens
+    from npubench.workloads.llm_loop import Decoder, generate, prompt_ids
     from npubench.workloads.llm_models import check_fits
 
     settings = MeasureSettings(**job["settings"])

@@ -11,10 +11,10 @@ import onnx
 import pytest
 
 from npubench.errors import WorkloadError
-from npubench.harness.llm_loop import Decoder, generate, prompt_ids
 from npubench.workloads.decoder_builder import build_decoder
 from npubench.workloads.fetch import sha256_file
 from npubench.workloads.llm_config import LLM_PRECISIONS, DecoderConfig, check_tokens
+from npubench.workloads.llm_loop import Decoder, generate, prompt_ids
 from npubench.workloads.llm_models import MEMORY_ENV, GeneratedDecoder
 
 SMALL = dict(layers=2, hidden=64, heads=4, kv_heads=2, intermediate=128, vocab=300, context=64)

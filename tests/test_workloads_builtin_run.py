@@ -69,7 +69,7 @@ def test_builtin_runs_on_the_host(table, name):
 def test_builtin_llm_generates_on_the_host(table, name):
     """The generated decoders up to 125M parameters (the larger ones are built and run by
     benchmarks/llm_figures.py): a prompt, then greedy decode through the KV cache."""
-    from npubench.harness.llm_loop import Decoder, generate, prompt_ids
+    from npubench.workloads.llm_loop import Decoder, generate, prompt_ids
 
     workload = table[name]
     decoder = Decoder.open(workload.path(), threads=1)

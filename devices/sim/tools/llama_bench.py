@@ -304,7 +304,7 @@ class Bench:
         return None
 
     def _decoder(self, model: Model, threads: int):
-        from npubench.harness.llm_loop import Decoder
+        from npubench.workloads.llm_loop import Decoder
 
         host_threads = max(1, min(threads, os.cpu_count() or 1))
         if host_threads not in model.sessions:
@@ -390,7 +390,7 @@ class Bench:
         """The nanoseconds llama-bench times in one repetition: the prompt (``n_prompt``
         tokens, in batches of ``n_batch``) then ``n_gen`` single-token decodes, after filling
         the cache to ``n_depth`` (untimed)."""
-        from npubench.harness.llm_loop import generate, prompt_ids
+        from npubench.workloads.llm_loop import generate, prompt_ids
 
         n_prompt, n_gen, depth = inst["n_prompt"], inst["n_gen"], inst["n_depth"]
         seed = 1000 + rep
