@@ -128,7 +128,7 @@ def run_host_llm_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def llm_figures(reps: list, n_prompt: int, n_gen: int) -> dict[str, Any]:
-    """The LLM figures of repetitions (``harness.llm_loop.Generation``): see ``llm_summary``."""
+    """The LLM figures of repetitions (``workloads.llm_loop.Generation``): see ``llm_summary``."""
     return llm_summary(ttft_ms=[r.prefill_ns / 1e6 for r in reps],
                        prefill_tokens_per_s=[n_prompt / (r.prefill_ns / 1e9) for r in reps],
                        decode_tokens_per_s=[n_gen / (sum(r.step_ns) / 1e9) for r in reps],

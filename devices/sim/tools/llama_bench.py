@@ -4,7 +4,7 @@ It runs for real, on the host: the GGUF file on the phone's storage is read for 
 (``workloads.gguf_files.read_gguf``), a generated ONNX decoder of the same shape and precision
 (``workloads.llm_models.GeneratedDecoder``, built once and cached) is opened with ONNX Runtime on
 the host CPU, and each test is timed through npubench's own decode loop
-(``harness.llm_loop``): ``pp`` tests time the prompt, ``tg`` tests ``n_gen`` single-token decodes
+(``workloads.llm_loop``): ``pp`` tests time the prompt, ``tg`` tests ``n_gen`` single-token decodes
 from depth ``n_depth``, as llama-bench counts them. **Every latency is a host latency**, whatever
 backend the flags pick: ``-dev HTP0`` / ``GPUOpenCL`` only change what the output says and which
 unit the phone's physics sees busy. The weights are the generated decoder's, not the GGUF's.
@@ -373,7 +373,7 @@ class Bench:
                 "n_prompt": inst["n_prompt"], "n_gen": inst["n_gen"],
                 "n_depth": inst["n_depth"], "test_time": stamp}
 
-    # --- the work, through harness.llm_loop ----------------------------------------------------
+    # --- the work, through workloads.llm_loop ----------------------------------------------------
 
     def _warmup(self, decoder, inst: dict, vocab: int, where: str) -> None:
         """The warm-up: one untimed repetition of the whole test. (llama-bench runs the prompt
