@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from tflite_models import COLON_INPUT, add_model
 
 from npubench.devices import registry
 from npubench.devices.android import AndroidDevice
@@ -97,6 +98,25 @@ def test_run_on_a_simulated_phone_measures_everything(env, tmp_path, profile, np
     assert "imulated" in html
     # charging was restored after every job
     assert "suspend" not in str(records[-1].get("power_missing_reason") or "")
+
+
+def test_an_input_name_with_a_colon_reaches_the_phone(env, tmp_path):
+    """``--input-shape serving_default_input:0=...`` on a phone: the seeded inputs reach
+    benchmark_model under that name (its value-file flag needs the ':' written '::'), so the
+    phone's outputs are the host reference's, not those of random data."""
+    model = tmp_path / "colon.tflite"
+    model.write_bytes(add_model(COLON_INPUT))
+    out = tmp_path / "run"
+    result = npubench("run", "--device", "sim:sm8650", "--workload", str(model),
+                      "--backend", "tflite:cpu", "--input-shape", f"{COLON_INPUT}=1,5,64",
+                      "--out", str(out), "--no-report", "--set", "min_seconds=0.2",
+                      "--set", "max_seconds=1", "--set", "idle_baseline_s=1",
+                      "--set", "device_rounds_min=3", env=env, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (record,) = read_records(out)
+    assert record["status"] == "ok", record["error"]
+    assert record["workload"]["inputs"] == {COLON_INPUT: {"shape": [1, 5, 64]}}
+    assert record["accuracy"]["max_abs_error"] == 0.0
 
 
 def test_clean_on_a_simulated_phone(env):

@@ -52,6 +52,22 @@ def test_accuracy_inputs_and_outputs():
     assert "--output_filepath=/d/out.bin" in inv.args
 
 
+def test_value_files_escape_colons_in_tensor_names():
+    # benchmark_model splits NAME:PATH at the one undoubled ':' (SplitInputLayerNameAndValueFile)
+    inv = bm("tflite:cpu", inputs=[("serving_default_input:0", (1, 5, 64), "/d/in:0.bin"),
+                                   ("x", (2,), "/d/x.bin")])
+    assert "--input_layer=serving_default_input:0,x" in inv.args
+    assert "--input_layer_shape=1,5,64:2" in inv.args
+    assert ("--input_layer_value_files=serving_default_input::0:/d/in::0.bin,x:/d/x.bin"
+            in inv.args)
+    # the phone's tool reads back the names and paths given
+    from npubench.devices.sim.tools.benchmark_model import split_value_file_item
+
+    items = next(a for a in inv.args if a.startswith("--input_layer_value_files="))
+    assert [split_value_file_item(i) for i in items.split("=", 1)[1].split(",")] == [
+        ("serving_default_input:0", "/d/in:0.bin"), ("x", "/d/x.bin")]
+
+
 def test_neuron_uses_its_own_binary():
     inv = bm("tflite:neuron")
     assert inv.tool == "benchmark_model_plus_neuron_delegate"

@@ -11,10 +11,12 @@ import struct
 import numpy as np
 import pytest
 from sim_tool_process import running_pid, wait_for
+from tflite_models import COLON_INPUT, add_model
 
 from npubench.devices.sim.profiles import load_profile
 from npubench.devices.sim.shell import SH
 from npubench.devices.sim.tools import stub_binary
+from npubench.devices.sim.tools.benchmark_model import split_value_file_item
 from npubench.devices.sim.tools.delegation import (
     Node,
     delegate_specs,
@@ -381,6 +383,51 @@ def test_output_filepath_holds_the_output_tensors(phone):
                         f"--input_layer_value_files={inp['name']}:{T}/short.bin")
     assert code == 134 and err.endswith(f"FATAL: The size of {T}/short.bin is 12 bytes. It "
                                         f"should be 196608 bytes.\nAborted \n")
+
+
+@pytest.mark.parametrize("item, expected", [
+    # tensorflow/lite/tools/benchmark/benchmark_test.cc, SplitInputLayerNameAndValueFile
+    ("input:/tmp/input", ("input", "/tmp/input")),
+    ("input::0:/tmp/input", ("input:0", "/tmp/input")),
+    ("input::0::0:/tmp/input", ("input:0:0", "/tmp/input")),
+    ("input::::0:/tmp::input", ("input::0", "/tmp:input")),
+])
+def test_value_file_items_split_like_the_real_tool(item, expected):
+    assert split_value_file_item(item) == expected
+
+
+@pytest.mark.parametrize("item, message", [("a:b:c", "a:b:c contains more than one delimiter."),
+                                           ("abc", "abc doesn't contain any delimiter.")])
+def test_value_file_items_the_real_tool_refuses(item, message):
+    with pytest.raises(ValueError) as info:
+        split_value_file_item(item)
+    assert str(info.value) == message
+
+
+def test_input_names_with_colons_need_escaping_in_value_files(bare):
+    put(bare, f"{T}/colon.tflite", add_model(COLON_INPUT))
+    x = np.random.default_rng(3).uniform(-1, 1, (1, 5, 64)).astype(np.float32)
+    put(bare, f"{T}/in.bin", x.tobytes())
+    layer = (f"--input_layer={COLON_INPUT}", "--input_layer_shape=1,5,64",
+             f"--output_filepath={T}/out.bin")
+    out, err, code = bm(bare, *layer, f"--input_layer_value_files=serving_default_input::0:"
+                        f"{T}/in.bin", model="colon.tflite")
+    assert code == 0, err
+    y = np.frombuffer(bare.fs.read_bytes(f"{T}/out.bin"), dtype=np.float32)
+    np.testing.assert_array_equal(y, (x + np.arange(64, dtype=np.float32)).ravel())
+    # written plainly, the item has two delimiters: the real tool refuses it (no random data)
+    item = f"{COLON_INPUT}:{T}/in.bin"
+    out, err, code = bm(bare, *layer, f"--input_layer_value_files={item}", model="colon.tflite")
+    assert code == 1
+    assert (f"ERROR: {item} contains more than one delimiter.\n"
+            f"ERROR: Wrong input value file item specified: {item}\nERROR: 1\n") in err
+    assert err.endswith("ERROR: Benchmarking failed.\n")
+    # a name that --input_layer does not list is FATAL (FindLayerInfoIndex)
+    out, err, code = bm(bare, *layer, f"--input_layer_value_files=input:{T}/in.bin",
+                        model="colon.tflite")
+    assert code == 134
+    assert err.endswith(f"FATAL: Cannot find the corresponding input_layer name(input) in "
+                        f"--input_layer as {COLON_INPUT}\nAborted \n")
 
 
 @pytest.mark.network

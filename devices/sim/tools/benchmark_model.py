@@ -53,6 +53,8 @@ def main(inv: Invocation, run: ToolRun) -> int:
     if message is not None:
         log.error(message)
         error: int | None = 1
+    elif not _check_value_files(params, log):
+        error = 1
     else:
         for line in flags.echo(params, devices):
             log.info(line)
@@ -75,6 +77,48 @@ def _validate(params: flags.Params) -> str | None:
                 f"({params['input_layer']}, with {len(names)} items). For example "
                 "--input_layer=input1,input2 --input_layer_shape=1,224,224,4:1,20")
     return None
+
+
+def split_value_file_item(item: str) -> tuple[str, str]:
+    """``SplitInputLayerNameAndValueFile``: ``NAME:PATH`` split at the one ':' that is not
+    doubled, then ``::`` -> ``:`` in both parts (``input::0:/tmp/in`` -> ``input:0``,
+    ``/tmp/in``). ValueError with the tool's message for no delimiter or more than one."""
+    delim, i = -1, 0
+    while i < len(item) - 1:  # like the tool, the last character is never a delimiter
+        if item[i] == ":":
+            if item[i + 1] == ":":
+                i += 1
+            elif delim == -1:
+                delim = i
+            else:
+                raise ValueError(f"{item} contains more than one delimiter.")
+        i += 1
+    if delim == -1:
+        raise ValueError(f"{item} doesn't contain any delimiter.")
+    return item[:delim].replace("::", ":"), item[delim + 1:].replace("::", ":")
+
+
+def _value_file_items(params: flags.Params) -> list[str]:
+    return [x for x in str(params["input_layer_value_files"]).split(",") if x]
+
+
+def _check_value_files(params: flags.Params, log: Log) -> bool:
+    """``PopulateInputValueFiles`` (part of ValidateParams): a malformed item is an error, a
+    name that is not in ``--input_layer`` is FATAL (abort)."""
+    names = [n for n in str(params["input_layer"]).split(",") if n]
+    for item in _value_file_items(params):
+        try:
+            name, _ = split_value_file_item(item)
+        except ValueError as exc:
+            log.error(str(exc))
+            log.error(f"Wrong input value file item specified: {item}")
+            log.error("1")  # the tool logs the TfLiteStatus as a number
+            return False
+        if name not in names:
+            log.runtime(f"Cannot find the corresponding input_layer name({name}) in "
+                        f"--input_layer as {params['input_layer']}", "FATAL")
+            raise Aborted()
+    return True
 
 
 class Benchmark:
@@ -199,10 +243,7 @@ class Benchmark:
 
     def _inputs(self, interp) -> list[np.ndarray]:
         """PrepareInputData: the value files (raw bytes) or random data, per input."""
-        files = {}
-        for item in (x for x in str(self.params["input_layer_value_files"]).split(",") if x):
-            name, _, path = item.replace("::", "\0").partition(":")
-            files[name.replace("\0", ":")] = path.replace("\0", ":")
+        files = dict(split_value_file_item(x) for x in _value_file_items(self.params))
         names = [n for n in str(self.params["input_layer"]).split(",") if n]
         rng = np.random.default_rng()
         arrays = []
