@@ -132,6 +132,25 @@ def test_a_sampler_loop_runs_until_killed(phone):
     assert event == (EXIT, 137)
 
 
+def test_hang_up_kills_a_command_line_unless_it_ignores_sighup(phone):
+    """adbd sends SIGHUP and closes stdin when the host's stream goes away."""
+    plain = phone.start(f"read -r x; echo after > {TMP}/plain")
+    guarded = phone.start(f"trap '' HUP; read -r x; echo \"read $?\" > {TMP}/guarded")
+    time.sleep(0.1)
+    for proc in (plain, guarded):
+        proc.hangup()
+    for proc in (plain, guarded):
+        event = proc.next_event(5)
+        while event is not None and event[0] != EXIT:
+            event = proc.next_event(5)
+    assert plain.exit_code == 137 and guarded.exit_code == 0
+    assert sh(phone, f"cat {TMP}/guarded; ls {TMP}/plain 2>&1")[0] == (
+        f"read 1\nls: {TMP}/plain: No such file or directory\n")
+    assert sh(phone, "trap '' HUP PIPE; trap -p; trap -") == ("trap -- '' HUP\n"
+                                                          "trap -- '' PIPE\n", "", 0)
+    assert sh(phone, "trap 'echo x' HUP")[2] == 1
+
+
 def test_timeout_sleep_and_background_jobs(phone):
     start = time.monotonic()
     assert sh(phone, "timeout 0.2 sleep 5; echo $?") == ("124\n", "", 0)

@@ -157,6 +157,33 @@ def kill(inv: Invocation) -> int:
     return status
 
 
+SIGNALS = {"0": "EXIT", "1": "HUP", "2": "INT", "3": "QUIT", "9": "KILL", "13": "PIPE",
+           "15": "TERM"}
+
+
+def trap(inv: Invocation) -> int:
+    """``trap '' SIG...`` (ignore) and ``trap - SIG...`` (default); no arguments lists them.
+    An ignored HUP keeps the command line running when adbd hangs up (the host closed the
+    stream): it then reads end of input. Actions other than '' and - are not simulated."""
+    traps = inv.sh.traps
+    if not inv.args or inv.args == ["-p"]:
+        inv.out("".join(f"trap -- '' {name}\n" for name, action in sorted(traps.items())
+                        if action == ""))
+        return 0
+    action, names = inv.args[0], inv.args[1:]
+    if action not in ("", "-"):
+        return inv.error(f"{action}: only '' (ignore) and - (default) are simulated")
+    for raw in names:
+        name = raw.upper().removeprefix("SIG")
+        name = SIGNALS.get(name, name)
+        if name not in SIGNALS.values():
+            return _sh_error(inv, f"{raw}: bad signal")
+        traps[name] = action
+        if name == "HUP" and inv.sh.process is not None:
+            inv.sh.process.ignores_hup = action == ""
+    return 0
+
+
 def wait(inv: Invocation) -> int:
     return 0  # background jobs are waited for at the end of the command line
 
@@ -304,7 +331,7 @@ BUILTINS = {
     "kill": kill, "wait": wait, "command": command, "type": type_, "which": which,
     "true": true, "false": false, ":": true, "sleep": sleep, "timeout": timeout, "env": env,
     "taskset": taskset, "nice": passthrough, "nohup": passthrough, "echo": echo,
-    "printf": printf, "test": test, "[": test, "sh": sh,
+    "printf": printf, "test": test, "[": test, "sh": sh, "trap": trap,
 }
 TOYBOX_TOO = {"true", "false", "sleep", "timeout", "env", "taskset", "nice", "nohup", "echo",
               "printf", "test", "[", "which", "kill", "pwd", "sh"}

@@ -27,6 +27,10 @@ class BatteryService:
     def __init__(self, userland: Userland):
         self.userland = userland
         self.frozen: dict[str, object] | None = None  # mUpdatesStopped
+        self.suspended_count = 0
+        """How many times ``suspend_input`` stopped charging (for tests: once per run)."""
+        self.reset_count = 0
+        """How many times ``reset`` ran (each restores charging)."""
 
     def live(self) -> dict[str, object]:
         u = self.userland
@@ -91,6 +95,7 @@ class BatteryService:
         elif verb == "reset":
             self.frozen = None
             ph.set_charging(input_suspended=False)
+            self.reset_count += 1
         elif verb == "suspend_input":
             if not self.userland.profile.debuggable:
                 inv.out(f"Security exception: {SECURITY}\n\njava.lang.SecurityException: "
@@ -98,6 +103,7 @@ class BatteryService:
                         ".suspendBatteryInput(BatteryService.java:1070)\n")
                 return 255
             ph.set_charging(input_suspended=True)
+            self.suspended_count += 1
         elif verb == "get" and len(args) > 1:
             s = self.live()
             inv.out(f"{s.get(self.SET_KEYS.get(args[1], ''), '')}\n".lower())

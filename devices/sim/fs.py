@@ -159,7 +159,9 @@ class SimFS:
         if not host.parent.is_dir():
             raise FileNotFoundError(errno.ENOENT, "No such file or directory",
                                     self.normalize(path))
-        fh = open(host, "wb")
+        # unbuffered: each write reaches the file at once, as a shell's redirection's write(2)
+        # does, so that a reader sees a growing file (the sampler's, read while it runs)
+        fh = open(host, "wb", buffering=0)
         os.chmod(host, mode & 0o7777 or 0o644)
         return _CappedWriter(fh, self)
 
@@ -200,7 +202,10 @@ class _CappedWriter:
     def write(self, data: bytes) -> int:
         if self._fs.full:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return self._fh.write(data)
+        view, done = memoryview(data), 0
+        while done < len(view):
+            done += self._fh.write(view[done:]) or 0
+        return done
 
     def close(self) -> None:
         self._fh.close()

@@ -59,7 +59,7 @@ class InteractiveShell:
         with self._lock:
             self._ended = True
             if self._running is not None:
-                self._running.kill()
+                self._running.hangup()
 
     # --- keys ----------------------------------------------------------------------------------
 

@@ -36,8 +36,10 @@ SYSTEM_DIRS = ("/system/bin", "/system/xbin", "/vendor/bin", "/bin")
 class Shell(Expander):
     def __init__(self, userland: Userland, io: IO, stopped: Callable[[float], bool],
                  pid: int, env: dict[str, str] | None = None, cwd: str = "/",
-                 params: list[str] | None = None):
+                 params: list[str] | None = None, process=None):
         self.userland = userland
+        self.process = process  # the ShellProcess of the command line (``trap`` sets its signals)
+        self.traps: dict[str, str] = {}  # signal name -> action ('' ignores it)
         self.io = io
         self._stopped = stopped  # stopped(timeout_s): wait up to timeout_s, True once killed
         self.pid = pid
@@ -92,9 +94,10 @@ class Shell(Expander):
         return self.status
 
     def subshell(self, io: IO) -> Shell:
-        sub = Shell(self.userland, io, self._stopped, self.pid, self.vars, self.cwd, self.params)
+        sub = Shell(self.userland, io, self._stopped, self.pid, self.vars, self.cwd, self.params,
+                    self.process)
         sub.status, sub.deadlines, sub.affinity = self.status, self.deadlines, self.affinity
-        sub.arg0 = self.arg0
+        sub.arg0, sub.traps = self.arg0, self.traps
         return sub
 
     # --- execution -------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 The userland produces output events (``emit``) and an exit code (``finish``) from a thread;
 the ADB server consumes them (``next_event``) and forwards stdin (``write_stdin``). ``kill``
-asks the command to stop (the host closed the stream); long-running commands poll ``killed``.
+asks the command to stop; long-running commands poll ``killed``. ``hangup`` is what adbd does
+when the host closes the stream or the connection drops: it sends SIGHUP to the shell and
+closes its stdin and stdout. A shell that ignores SIGHUP (``trap '' HUP``) runs on and reads
+end of input; any other dies of it, as if killed.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ class ShellProcess:
         self._stdin: queue.Queue = queue.Queue()
         self._killed = threading.Event()
         self._thread: threading.Thread | None = None
+        self.ignores_hup = False
+        """Set by ``trap '' HUP`` in the command line: a hang-up then only closes stdin."""
+        self.hung_up = False
 
     # --- the userland's side ---------------------------------------------------------------
 
@@ -84,6 +90,16 @@ class ShellProcess:
     def kill(self) -> None:
         self._killed.set()
         self.close_stdin()
+
+    def hangup(self) -> None:
+        """The host closed the stream (or the connection went away): SIGHUP, stdin closed."""
+        if self.hung_up:
+            return
+        self.hung_up = True
+        if self.ignores_hup:
+            self.close_stdin()
+        else:
+            self.kill()
 
     def join(self, timeout_s: float | None = None) -> None:
         if self._thread is not None:

@@ -139,7 +139,7 @@ class ShellService:
 
     def on_close(self) -> None:
         if self._proc is not None:
-            self._proc.kill()
+            self._proc.hangup()
 
     def _pump(self) -> None:
         proc, stream = self._proc, self._stream
@@ -172,4 +172,4 @@ class ShellService:
                 stream.finish()
                 return
             stream.wait_drained(4 * limit)
-        proc.kill()
+        proc.hangup()

@@ -22,13 +22,17 @@ Syntax
   compound      while|until LIST; do LIST; done     for X [in WORDS]; do LIST; done
                 if LIST; then LIST; [elif LIST; then LIST;] [else LIST;] fi   { LIST; }  ( LIST )
   cwd           per command line, starts at /; ``cd``/``pwd``
-  kill          a killed command line (the ADB stream closed) stops at the next command,
-                loop turn or sleep slice and ends with exit code 137
+  kill          a killed command line stops at the next command, loop turn or sleep slice
+                and ends with exit code 137
+  hang-up       when the host closes the stream or the connection drops, adbd sends SIGHUP
+                and closes stdin: the command line is killed, unless it ran ``trap '' HUP``;
+                then it runs on and ``read`` sees end of input (exit 1)
   not simulated here-documents (<<), functions, case, aliases, job control (jobs, fg, bg)
 
 Builtins        cd pwd exit export unset set shift read eval . source exec kill wait command
                 type which true false : sleep timeout env taskset nice nohup sh echo printf
-                test [   (echo: -n -e -E, escapes on by default as in mksh)
+                test [ trap   (echo: -n -e -E, escapes on by default as in mksh; trap: only
+                '' (ignore) and - (default), e.g. ``trap '' HUP``)
 Files           cat ls (-a -l -1 -d -t -S) stat (-c %s %Y %X %Z %a %A %n %N %F %U %G %u %g
                 %y %b %h %i) sha256sum md5sum sha1sum mkdir (-p) rm (-r -f) rmdir mv cp (-r)
                 chmod (octal, [ugoa][+-=][rwx]) touch (-c) df (-k -h [PATH...]) du (-s -k -h)

@@ -85,7 +85,7 @@ class Userland:
             source = Source(stdin) if stdin is not None else Source(proc=proc)
             io = IO(source, Sink(lambda data: proc.emit(STDOUT, data)),
                     Sink(lambda data: proc.emit(STDERR, data)))
-            shell = Shell(self, io, proc.wait_killed, pid)
+            shell = Shell(self, io, proc.wait_killed, pid, process=proc)
             try:
                 return shell.run(command)
             except Killed:
