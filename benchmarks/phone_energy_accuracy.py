@@ -24,7 +24,7 @@ import tempfile
 import time
 
 from npubench.devices.android import AndroidDevice
-from npubench.devices.phone_steps import prepare_power_measurement
+from npubench.devices.phone_session import prepare_power_measurement
 from npubench.devices.sim import start_sim
 from npubench.devices.transport import AdbShellTransport
 

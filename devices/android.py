@@ -68,6 +68,9 @@ class AndroidDevice:
         self._info: DeviceInfo | None = None
         self._meminfo: bytes | None = None
         self._cpu_count: int | None = None
+        self.push_memo: dict[str, str] | None = None
+        """Set by a phone session (``devices.phone_session``) for its duration: what was pushed
+        by content in it, so that pushing the same content again makes no round trip."""
 
     # --- life cycle ------------------------------------------------------------------------
 
@@ -235,10 +238,15 @@ class AndroidDevice:
         local = Path(local)
         digest = self._hashes.sha256(local)
         remote = f"{FILES_DIR}/{digest[:24]}/{name or local.name}"
-        size = local.stat().st_size
-        if self._remote_size(remote) == size:
+        memo = self.push_memo
+        if memo is not None and memo.get(f"{remote}:{mode:o}") == remote:
             return PushResult(remote, 0)
-        return PushResult(remote, self.push(local, remote, mode=mode, progress=progress))
+        size = local.stat().st_size
+        sent = 0 if self._remote_size(remote) == size else self.push(local, remote, mode=mode,
+                                                                      progress=progress)
+        if memo is not None:
+            memo[f"{remote}:{mode:o}"] = remote
+        return PushResult(remote, sent)
 
     def push_folder_by_content(self, files: Sequence[Path] | dict[str, Path],
                                mode: int = 0o644) -> str:
@@ -252,10 +260,15 @@ class AndroidDevice:
         for rel in sorted(named):
             combined.update(f"{rel}:{self._hashes.sha256(named[rel])};".encode())
         folder = f"{FILES_DIR}/{combined.hexdigest()[:24]}"
+        memo = self.push_memo
+        if memo is not None and memo.get(f"{folder}/:{mode:o}") == folder:
+            return folder
         for rel, file in named.items():
             remote = f"{folder}/{rel}"
             if self._remote_size(remote) != file.stat().st_size:
                 self.push(file, remote, mode=mode)
+        if memo is not None:
+            memo[f"{folder}/:{mode:o}"] = folder
         return folder
 
     def _remote_size(self, remote: str) -> int | None:
@@ -270,8 +283,14 @@ class AndroidDevice:
         self.transport.pull(remote, Path(local), timeout_s or self.timeout_s, progress)
 
     def clean(self) -> None:
-        """Remove everything npubench left on the phone."""
+        """Remove everything npubench left on the phone; first restore charging if a run that
+        suspended it was killed before it could restore it (its marker is in WORK_DIR)."""
+        from npubench.devices.charging_guard import restore_stale  # (it imports this module)
+
+        restore_stale(self)
         self.run(f"rm -rf {q(WORK_DIR)}")
+        if self.push_memo is not None:
+            self.push_memo.clear()
 
 
 def parse_getprop(raw: bytes) -> dict[str, str]:

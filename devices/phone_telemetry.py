@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from npubench.devices.android import WORK_DIR, q
+from npubench.devices.cpu_topology import parse_cpu_list
 from npubench.devices.phone_power import (
     HOT_KINDS,
     Samples,
@@ -33,7 +34,7 @@ POWER_SUPPLY = "/sys/class/power_supply"
 THERMAL = "/sys/class/thermal"
 CPU = "/sys/devices/system/cpu"
 BATTERY_FILES = ("type", "online", "current_now", "voltage_now", "capacity", "status", "temp")
-POLICY_FILES = ("scaling_cur_freq", "scaling_max_freq", "cpuinfo_max_freq")
+POLICY_FILES = ("scaling_cur_freq", "scaling_max_freq", "cpuinfo_max_freq", "related_cpus")
 SAMPLED_KINDS = ("cpu", "soc", "gpu", "npu", "skin", "battery")
 MAX_ZONES = 40
 """At most this many zones per sample (CPU/SoC first): phones have up to ~100."""
@@ -45,6 +46,7 @@ class Policy:
     cur_path: str
     max_path: str | None
     cpuinfo_max_khz: float | None
+    cpus: tuple[int, ...] = ()  # related_cpus: the cores this policy clocks
 
 
 @dataclass
@@ -218,8 +220,11 @@ def _policies(s: Sensors, files: dict[str, str | None]) -> None:
             base = path[: -len("/scaling_cur_freq")]
             name = base[len(f"{CPU}/cpufreq/"):] if "policy" in base else base.split("/")[5]
             cap = f"{base}/scaling_max_freq"
+            cpus = parse_cpu_list(files.get(f"{base}/related_cpus"))
+            if not cpus and "policy" not in base:  # cpuN/cpufreq: at least core N
+                cpus = parse_cpu_list(base.split("/")[5][3:])
             s.policies[name] = Policy(name, path, cap if files.get(cap) is not None else None,
-                                      _number(files.get(f"{base}/cpuinfo_max_freq")))
+                                      _number(files.get(f"{base}/cpuinfo_max_freq")), cpus)
         if s.policies:
             return
     s.missing["cpufreq"] = "no readable scaling_cur_freq"
@@ -337,6 +342,18 @@ class PhoneSampler:
         except Exception as exc:
             self.reasons.append(f"the sampler did not start: {_reason(exc)}")
             return False
+
+    def peek(self) -> Samples | None:
+        """The samples so far, the loop running on (one read of its file); None when there
+        are none yet or they cannot be read. Never raises."""
+        if self.pid is None:
+            return None
+        try:
+            text = self.device.run(f"cat {q(self.output)} 2>/dev/null", check=False).text
+        except Exception:
+            return None
+        samples = parse_samples(text, self.columns)
+        return samples if samples.n else None
 
     def stop(self) -> TelemetrySamples:
         """Stop the loop, read its file back and remove it. Never raises."""

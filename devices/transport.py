@@ -29,6 +29,7 @@ class Transport(Protocol):
     def close(self) -> None: ...
     def shell(self, command: str, timeout_s: float, label: str | None = None) -> bytes: ...
     def streaming_shell(self, command: str, timeout_s: float) -> Iterator[bytes]: ...
+    def hold_shell(self, command: str, timeout_s: float) -> HeldShell: ...
     def push(self, local: Path, remote: str, mode: int, timeout_s: float,
              progress: ProgressCallback | None = None) -> None: ...
     def pull(self, remote: str, local: Path, timeout_s: float,
@@ -136,6 +137,22 @@ class AdbShellTransport:
                 return
             yield chunk
 
+    def hold_shell(self, command: str, timeout_s: float) -> HeldShell:
+        """Start ``command`` and keep its stream open without reading it to the end: the
+        command's stdin stays the open stream until ``HeldShell.close()``, or until this
+        connection goes away (the process driving it died, the cable was pulled), when adbd
+        hangs the command up. Returns once the command printed its first output."""
+        from adb_shell import constants
+
+        def open_held(device) -> tuple[object, bytes, bool]:
+            info = device._open(b"shell:" + command.encode(), timeout_s, timeout_s, None)
+            cmd, data = device._read_until([constants.CLSE, constants.WRTE], info)
+            return info, (data if cmd == constants.WRTE else b""), cmd == constants.CLSE
+
+        device = self._require()
+        info, first, ended = self._call(open_held, timeout_s, command)
+        return HeldShell(self, device, info, first, ended)
+
     def push(self, local: Path, remote: str, mode: int, timeout_s: float,
              progress: ProgressCallback | None = None) -> None:
         callback = _progress_adapter(progress, Path(local).stat().st_size)
@@ -184,6 +201,38 @@ class AdbShellTransport:
         except (adb_exc.AdbCommandFailureException, adb_exc.PushFailedError,
                 adb_exc.InvalidResponseError) as exc:
             raise DeviceError(self.name, f"'{_short(what)}' failed: {exc}") from None
+
+
+class HeldShell:
+    """A command whose ADB stream is kept open (``AdbShellTransport.hold_shell``): ``first`` is
+    its first output; ``alive`` says whether the stream still stands (False once this side
+    closed it or the connection it was opened on is gone)."""
+
+    def __init__(self, transport: AdbShellTransport, device, info, first: bytes, ended: bool):
+        self._transport, self._device, self._info = transport, device, info
+        self.first = first
+        self._ended = ended
+
+    @property
+    def alive(self) -> bool:
+        return (not self._ended and self._transport._device is self._device
+                and self._device.available)
+
+    def close(self) -> None:
+        """Close the stream (adbd then hangs the command up). Never raises."""
+        if not self.alive:
+            self._ended = True
+            return
+        self._ended = True
+        try:
+            from adb_shell import constants
+            from adb_shell.adb_message import AdbMessage
+
+            info = self._info
+            self._device._io_manager.send(
+                AdbMessage(constants.CLSE, info.local_id, info.remote_id), info)
+        except Exception:  # the connection is going anyway: adbd hangs up on its own
+            pass
 
 
 def _short(text: str, limit: int = 80) -> str:

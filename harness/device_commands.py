@@ -203,10 +203,13 @@ def qnn_env(qnn_dir: str) -> dict[str, str]:
             "ADSP_LIBRARY_PATH": ";".join((qnn_dir, *ADSP_SYSTEM_DIRS))}
 
 
-def shell_line(workdir: str, tool_path: str, invocation: ToolInvocation, pid_file: str) -> str:
-    """``cd WORKDIR && ENV=... sh -c 'echo $$ > PIDFILE; exec TOOL ARGS'``: the tool's pid
-    (for its /proc/PID/status) is the shell's, since exec keeps it. Every piece is quoted."""
-    inner = (f"echo $$ > {shlex.quote(pid_file)}; exec {shlex.quote(tool_path)} "
+def shell_line(workdir: str, tool_path: str, invocation: ToolInvocation, pid_file: str,
+               cpu_mask: str | None = None) -> str:
+    """``cd WORKDIR && ENV=... sh -c 'echo $$ > PIDFILE; exec [taskset MASK] TOOL ARGS'``: the
+    tool's pid (for its /proc/PID/status) is the shell's, since exec keeps it (and taskset
+    execs the tool in turn). Every piece is quoted."""
+    pin = f"taskset {shlex.quote(cpu_mask)} " if cpu_mask else ""
+    inner = (f"echo $$ > {shlex.quote(pid_file)}; exec {pin}{shlex.quote(tool_path)} "
              + " ".join(shlex.quote(a) for a in invocation.args))
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(invocation.env.items()))
     return f"cd {shlex.quote(workdir)} && {env + ' ' if env else ''}sh -c {shlex.quote(inner)}"

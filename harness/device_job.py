@@ -12,15 +12,19 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from npubench.devices.android import WORK_DIR, AndroidDevice
+from npubench.devices.cpu_topology import DEFAULT_THREADS, CpuPlan
 from npubench.errors import BackendUnavailable, DeviceError, DeviceLost, NpubenchError, ToolError
 from npubench.harness import device_commands as cmds
 from npubench.harness import stats
 from npubench.harness.backends import BackendSpec
 from npubench.harness.settings import MeasureSettings
 from npubench.harness.tools import ToolConfig, check_abi
+
+if TYPE_CHECKING:
+    from npubench.harness.phone_run import PhoneRun
 
 LLAMA_BENCH_HINT = ("build llama.cpp for Android (DEVICE_TOOLS.md 3.4) and pass "
                     "--tool llama-bench=PATH")
@@ -166,8 +170,12 @@ class PhoneJob:
 
     def __init__(self, device: AndroidDevice, model: Path, backend: BackendSpec,
                  settings: MeasureSettings, tools: ToolConfig, work: Path, log: Path,
-                 options: DeviceJobOptions, input_specs: dict | None = None):
+                 options: DeviceJobOptions, input_specs: dict | None = None,
+                 run: PhoneRun | None = None):
         self.device = device
+        self.run = run
+        """The run's state for this phone (its session, the host's per-model work), or None:
+        this job then prepares and restores the phone on its own."""
         self.model = model
         self.backend = backend
         self.settings = settings
@@ -180,6 +188,33 @@ class PhoneJob:
         self.pid_file = f"{WORK_DIR}/tool-{self.token}.pid"
         self.tool_wall_s = 0.0
         """Wall time of the tool's own invocations (the rest of a job is the harness's)."""
+        explicit = backend.options.get("threads")
+        self.cpu = (run.session.cpu_plan(explicit) if run is not None else
+                    CpuPlan(explicit or DEFAULT_THREADS, None, "?threads" if explicit else
+                            f"no phone session: {DEFAULT_THREADS} threads, not pinned"))
+        """Threads and the cores the tool is pinned to (``devices.cpu_topology``)."""
+
+    def measurement(self, expect_active_s: float | None = None):
+        """The context of the measured part of the job (``devices.phone_session``): the run's
+        session of this phone, or one of its own."""
+        opts = self.options
+        if self.run is not None:
+            return self.run.session.measure(pid_file=self.pid_file,
+                                            idle_s=self.settings.idle_baseline_s,
+                                            expect_active_s=expect_active_s,
+                                            label=self.log.stem)
+        from npubench.devices.phone_session import prepare_power_measurement
+
+        return prepare_power_measurement(
+            self.device, measure_power=opts.measure_power, cooldown_c=opts.cooldown_c,
+            cooldown_timeout_s=opts.cooldown_timeout_s,
+            idle_s=self.settings.idle_baseline_s, pid_file=self.pid_file)
+
+    def runtime_cpus(self) -> dict[str, Any]:
+        """The record's ``runtime_details`` about threads and cores."""
+        return {"threads": self.cpu.threads, "cpus": list(self.cpu.cpus) if self.cpu.cpus
+                else None, "taskset_mask": self.cpu.mask, "cpu_source": self.cpu.source}
+
 
     # --- preparation -----------------------------------------------------------------------
 
@@ -193,8 +228,7 @@ class PhoneJob:
         self.tool_remote = device.push_by_content(tool, mode=0o755).remote
         self.ort_test_data = False
         if self.backend.runtime == "ort":
-            model = fix_onnx_input_shapes(self.model, self.input_specs, self.work)
-            data = onnx_test_data(model, self.input_specs, self.settings.seed, self.work)
+            model, data = self._ort_inputs()
             if data:  # the model and its seeded inputs, in the layout perf_test reads
                 folder = device.push_folder_by_content({model.name: model, **data})
                 self.model_remote = f"{folder}/{model.name}"
@@ -210,6 +244,18 @@ class PhoneJob:
         self.nnapi_accelerator = None
         if self.backend.base == "tflite:nnapi":
             self.nnapi_accelerator = self._nnapi_accelerator()
+
+    def _ort_inputs(self) -> tuple[Path, dict[str, Path]]:
+        """The ONNX model with fixed input shapes and its seeded test data: made once per model
+        in a run (the same for every ORT backend of it)."""
+        key = ("ort-inputs", str(self.model), repr(sorted(self.input_specs.items())),
+               self.settings.seed)
+        cache = self.run.host_cache if self.run is not None else {}
+        if key not in cache:
+            model = fix_onnx_input_shapes(self.model, self.input_specs, self.work)
+            cache[key] = (model, onnx_test_data(model, self.input_specs, self.settings.seed,
+                                                self.work))
+        return cache[key]
 
     def _nnapi_accelerator(self) -> str | None:
         """Asked of the phone once (benchmark_model prints the list), then chosen by the SoC
@@ -231,7 +277,7 @@ class PhoneJob:
 
     def invocation(self, *, runs: int, min_secs: float, warmup_runs: int, profiling: bool,
                    inputs=None, output_file=None) -> cmds.ToolInvocation:
-        threads = self.backend.options.get("threads") or 4
+        threads = self.cpu.threads
         if self.backend.runtime == "tflite":
             return cmds.benchmark_model(
                 self.model_remote, self.backend, threads=threads, num_runs=runs,
@@ -248,7 +294,8 @@ class PhoneJob:
     def _run_tool(self, inv: cmds.ToolInvocation, timeout_s: float) -> tuple[dict, int]:
         from npubench.harness.parsers import parse
 
-        line = cmds.shell_line(f"{WORK_DIR}", self.tool_remote, inv, self.pid_file)
+        line = cmds.shell_line(f"{WORK_DIR}", self.tool_remote, inv, self.pid_file,
+                               self.cpu.mask)
         started = time.monotonic()
         try:
             result = self.device.run(line, timeout_s=timeout_s, check=False)

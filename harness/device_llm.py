@@ -54,8 +54,6 @@ SIM_LIBS = {"cpu": (), "gpu": ("libggml-opencl.so",), "htp": ("libggml-hexagon.s
 def run_llm(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOptions) -> dict:
     """The result fields of one LLM job on a phone (as ``run_device_job`` returns them, plus
     the LLM figures)."""
-    from npubench.devices.phone_steps import prepare_power_measurement
-
     llm = job.workload.llm
     if llm is None:
         raise BackendUnavailable(f"{job.backend.base} runs LLM workloads (GGUF) only, and "
@@ -64,7 +62,7 @@ def run_llm(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobO
     info = gguf_info(phone.model, n_prompt, n_gen, job.workload.name)
     phone.prepare()
     lib_remote = push_libs(phone)
-    threads = job.backend.options.get("threads") or 4
+    threads = phone.cpu.threads
 
     def invocation(prompt: int, gen: int, repetitions: int) -> cmds.ToolInvocation:
         return cmds.llama_bench(phone.model_remote, job.backend, threads=threads,
@@ -80,10 +78,7 @@ def run_llm(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobO
                              f"({cmds.llama_expected_backend(job.backend)}), and --require-npu "
                              "was given")
     prefill_inv, decode_inv = invocation(n_prompt, 0, reps), invocation(0, n_gen, reps)
-    with prepare_power_measurement(
-            phone.device, measure_power=options.measure_power, cooldown_c=options.cooldown_c,
-            cooldown_timeout_s=options.cooldown_timeout_s,
-            idle_s=settings.idle_baseline_s, pid_file=phone.pid_file) as telemetry:
+    with phone.measurement() as telemetry:
         # both runs after the cooldown, and sampled (the peak memory is the prefill's); the
         # active window, for power and energy per token, is the decode run's
         pp = pick_test(bench(phone, prefill_inv, settings.job_timeout_s), "pp", phone)
@@ -110,7 +105,7 @@ def run_llm(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobO
         "library_version": library_version(tg),
         "runtime_details": {
             "command": decode_inv.args, "prefill_command": prefill_inv.args,
-            "env": decode_inv.env, "backends": tg.get("backend"),
+            "env": decode_inv.env, **phone.runtime_cpus(), "backends": tg.get("backend"),
             "devices": extra.get("devices"), "n_gpu_layers": tg.get("n_gpu_layers"),
             "n_threads": tg.get("n_threads"), "model_type": tg.get("model_type"),
             "cpu_info": extra.get("cpu_info"), "gpu_info": extra.get("gpu_info"),

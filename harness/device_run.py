@@ -23,9 +23,12 @@ from npubench.harness.worker import run_isolated
 
 
 def run_device_job(job, model_path: Path, settings: MeasureSettings, run_dir: Path,
-                   log: Path, tools: ToolConfig, options: DeviceJobOptions) -> dict[str, Any]:
+                   log: Path, tools: ToolConfig, options: DeviceJobOptions,
+                   run=None) -> dict[str, Any]:
+    """``run``: the run's state for this phone (``harness.phone_run.PhoneRun``); without it
+    the job prepares and restores the phone on its own."""
     phone = PhoneJob(job.device, model_path, job.backend, settings, tools, run_dir / "work",
-                     log, options, dict(job.workload.inputs))
+                     log, options, dict(job.workload.inputs), run)
     body = _run
     if job.backend.runtime == "llama":  # an LLM through llama-bench
         from npubench.harness.device_llm import run_llm as body
@@ -53,12 +56,9 @@ def _run(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOpti
     if out_file:
         accuracy_block = _compare_outputs(phone, out_file, reference)
 
-    from npubench.devices.phone_steps import prepare_power_measurement
-
-    with prepare_power_measurement(
-            phone.device, measure_power=options.measure_power, cooldown_c=options.cooldown_c,
-            cooldown_timeout_s=options.cooldown_timeout_s,
-            idle_s=settings.idle_baseline_s, pid_file=phone.pid_file) as telemetry:
+    # the rounds last at least this long (each round runs for device_round_min_secs)
+    expect_s = settings.device_rounds_min * settings.device_round_min_secs
+    with phone.measurement(expect_active_s=expect_s) as telemetry:
         with telemetry.active():
             rounds, stop_reason = phone.measured_rounds()
         summary = summarize_rounds(rounds)
@@ -78,6 +78,7 @@ def _run(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOpti
         "library": phone.tool_name,
         "library_version": None,
         "runtime_details": {"command": probe_inv.args, "env": probe_inv.env,
+                            **phone.runtime_cpus(),
                             "nnapi_accelerator": phone.nnapi_accelerator,
                             "nnapi_accelerators_available":
                                 getattr(phone.device, "_nnapi_available", None)},
@@ -127,14 +128,22 @@ def _accuracy_inputs(job, phone: PhoneJob, settings: MeasureSettings):
     if job.backend.runtime != "tflite":
         return None, None, {"max_abs_error": None, "cosine_similarity": None,
                             "missing_reason": "onnxruntime_perf_test cannot dump outputs"}
-    ref = run_isolated(accuracy.reference, {"model_path": str(phone.model),
-                                            "inputs": phone.input_specs, "seed": settings.seed},
-                       timeout_s=120, log_path=phone.log)
+    key = ("reference", str(phone.model), repr(sorted(phone.input_specs.items())),
+           settings.seed)
+    cache = phone.run.host_cache if phone.run is not None else {}
+    if key not in cache:  # once per model in a run: the same for each of its backends
+        ref = run_isolated(accuracy.reference, {"model_path": str(phone.model),
+                                                "inputs": phone.input_specs,
+                                                "seed": settings.seed},
+                           timeout_s=120, log_path=phone.log)
+        files = (accuracy.write_inputs(phone.work / f"inputs-{phone.token}", ref["inputs"])
+                 if ref.get("status") == "ok" else None)
+        cache[key] = (ref, files)
+    ref, files = cache[key]
     if ref.get("status") != "ok":
         reason = (ref.get("error") or {}).get("message", "the host reference failed")
         return None, None, {"max_abs_error": None, "cosine_similarity": None,
                             "missing_reason": f"no CPU reference on the host: {reason}"}
-    files = accuracy.write_inputs(phone.work / f"inputs-{phone.token}", ref["inputs"])
     inputs = []
     for (name, shape, _raw), path in zip(ref["inputs"], files, strict=True):
         remote = phone.device.push_by_content(path).remote

@@ -102,8 +102,10 @@ def make_plan(
                 jobs.append(Job(len(jobs), device, workload, chosen[0][0], why))
                 continue
             for backend, reason, variant in matching:
+                # on a phone, no thread count unless asked for: the job takes one thread per
+                # big core from the phone's CPU topology (devices.cpu_topology)
                 spec = backend.with_options(
-                    threads=threads or (4 if device.spec != "host" else host_threads))
+                    threads=threads or (None if _is_phone(device) else host_threads))
                 jobs.append(Job(len(jobs), device, variant, spec, reason))
     return jobs
 

@@ -74,18 +74,23 @@ def execute(
     on_done: Callable[[Job, dict], None] = lambda job, record: None,
     phone: PhoneContext | None = None,
 ) -> RunOutcome:
-    """Run ``jobs`` in order. A KeyboardInterrupt stops the run: what is recorded stays."""
+    """Run ``jobs`` in order. A KeyboardInterrupt stops the run: what is recorded stays.
+    Each phone is prepared once, at its first job, and restored when the run ends, however
+    it ends (``harness.phone_run``)."""
     from npubench.harness.host_job import run_host_job
+    from npubench.harness.phone_run import PhoneRuns
     from npubench.harness.worker import run_isolated
 
     outcome = RunOutcome(store.run_dir)
+    phone = phone or PhoneContext()
+    phones = PhoneRuns(run_id, phone.options, settings)
+    clean_end = False
     try:
         for job in jobs:
             on_start(job)
             started = time.monotonic()
             record = base_record(job, run_id, now_iso(), settings.to_dict())
-            result = _run_one(job, store, settings, run_host_job, run_isolated,
-                              phone or PhoneContext())
+            result = _run_one(job, store, settings, run_host_job, run_isolated, phone, phones)
             samples = result.pop("samples", None)
             record = finish_record(record, result)
             if samples:
@@ -96,9 +101,13 @@ def execute(
             store.append(record)
             outcome.records.append(record)
             on_done(job, record)
+        clean_end = True
     except KeyboardInterrupt:
         outcome.interrupted = True
-    store.update_run_info(finished_at=now_iso(), interrupted=outcome.interrupted)
+    finally:
+        sessions = phones.close_all(abnormal=not clean_end)
+    store.update_run_info(finished_at=now_iso(), interrupted=outcome.interrupted,
+                          **({"phone_sessions": sessions} if sessions else {}))
     return outcome
 
 
@@ -111,7 +120,7 @@ class PhoneContext:
 
 
 def _run_one(job: Job, store: RunStore, settings: MeasureSettings, target, run_isolated,
-             phone: PhoneContext) -> dict:
+             phone: PhoneContext, phones=None) -> dict:
     if job.skip_reason:
         return {"status": "skipped",
                 "error": {"kind": "unavailable", "message": f"{job.backend.base}: "
@@ -127,8 +136,12 @@ def _run_one(job: Job, store: RunStore, settings: MeasureSettings, target, run_i
         from npubench.harness.device_run import run_device_job
         from npubench.harness.tools import ToolConfig
 
+        options = phone.options or DeviceJobOptions()
+        if phones is not None and phones.options is None:
+            phones.options = options
         return run_device_job(job, model_path, settings, store.run_dir, log_path,
-                              phone.tools or ToolConfig(), phone.options or DeviceJobOptions())
+                              phone.tools or ToolConfig(), options,
+                              phones.get(job.device) if phones is not None else None)
     work = {
         "model_path": str(model_path),
         "backend": str(job.backend),

@@ -11,11 +11,11 @@ import time
 import pytest
 
 from npubench.devices.android import WORK_DIR
+from npubench.devices.phone_session import prepare_power_measurement
 from npubench.devices.phone_steps import (
     BatteryCheck,
     Cooldown,
     SuspendCharging,
-    prepare_power_measurement,
 )
 from npubench.devices.phone_telemetry import PhoneSampler, discover
 from npubench.devices.sim.profiles import load_profile

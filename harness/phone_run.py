@@ -1,0 +1,55 @@
+"""What a run keeps per phone while its jobs run: the device's session (charging suspended
+once, sensors and CPU topology read once, the gauge's calibration, idle baselines, what was
+pushed: ``devices.phone_session``) and, on the host's side, the reference outputs of each model
+for the accuracy check (the same for every backend of a model). Opened at the phone's first
+job, closed (charging restored) when the run ends, however it ends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class PhoneRun:
+    session: Any  # devices.phone_session.PhoneSession
+    host_cache: dict = field(default_factory=dict)
+    """The host's work per model, the same for every backend of it: the accuracy reference
+    and the input files written for it, an ONNX model's fixed shapes and test data."""
+
+
+class PhoneRuns:
+    """One ``PhoneRun`` per phone of a run."""
+
+    def __init__(self, run_id: str | None, options, settings):
+        self.run_id, self.options, self.settings = run_id, options, settings
+        self._runs: dict[int, tuple[Any, PhoneRun]] = {}
+
+    def get(self, device) -> PhoneRun:
+        entry = self._runs.get(id(device))
+        if entry is None:
+            from npubench.devices.calibration_store import CalibrationStore
+            from npubench.devices.phone_session import PhoneSession, SessionOptions
+
+            opts = self.options
+            session = PhoneSession(device, SessionOptions(
+                measure_power=opts.measure_power, cooldown_c=opts.cooldown_c,
+                cooldown_timeout_s=opts.cooldown_timeout_s,
+                idle_s=self.settings.idle_baseline_s), run_id=self.run_id,
+                store=CalibrationStore())
+            entry = (device, PhoneRun(session))
+            self._runs[id(device)] = entry
+            session.open()
+        return entry[1]
+
+    def close_all(self, abnormal: bool = False) -> dict[str, dict]:
+        """Close every session (restoring charging); {device spec: session summary}. A
+        failure on one phone does not keep the others from being closed."""
+        out: dict[str, dict] = {}
+        for device, run in self._runs.values():
+            try:
+                out[device.spec] = run.session.close(abnormal=abnormal)
+            except Exception as exc:
+                out[device.spec] = {"error": f"{type(exc).__name__}: {exc}"}
+        self._runs.clear()
+        return out
