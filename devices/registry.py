@@ -45,6 +45,8 @@ def _android(spec: str):
     from npubench.devices.transport import AdbShellTransport
 
     if spec.startswith(SIM_PREFIX):
+        from npubench.devices.simulator import start_sim_device
+
         return start_sim_device(spec[len(SIM_PREFIX):])
     if spec.startswith(TCP_PREFIX):
         host, port = parse_host_port(spec[len(TCP_PREFIX):])
@@ -62,20 +64,6 @@ def parse_host_port(text: str) -> tuple[str, int]:
         raise ConfigError(f"device address {text!r} is not HOST:PORT",
                           hint="e.g. --device tcp:192.168.1.20:5555")
     return host.strip("[]"), int(port)
-
-
-def start_sim_device(profile: str):
-    """A simulated phone (``devices/sim``) on 127.0.0.1, reached over real ADB on TCP; it stops
-    when the device is closed."""
-    from npubench.devices.android import AndroidDevice
-    from npubench.devices.sim import start_sim
-    from npubench.devices.transport import AdbShellTransport
-
-    server = start_sim(profile)
-    host, port = server.address
-    spec = f"{SIM_PREFIX}{profile}"
-    transport = AdbShellTransport("tcp", host, port, name=f"{spec} ({host}:{port})")
-    return AndroidDevice(transport, spec, simulated=True, on_close=server.stop)
 
 
 def usb_serials() -> list[str]:

@@ -205,14 +205,11 @@ def _print_summary(console, records: list[dict]) -> None:
 
 
 def cmd_sim(args: Namespace) -> int:
-    from npubench.devices.sim import start_sim
+    from npubench.devices import simulator
 
-    server = start_sim(args.profile, host=args.host, port=args.port,
-                       auth="verify" if args.auth else "none")
+    server = simulator.serve(args.profile, host=args.host, port=args.port, auth=args.auth)
     host, port = server.address
-    props = server.userland.banner_props()
-    print(f"simulated phone '{args.profile}' ({props.get('ro.product.model')}, not a real "
-          f"phone) listening on {host}:{port}\n"
+    print(f"{server.describe()}\n"
           f"  npubench devices --device tcp:{host}:{port}\n"
           f"  npubench run --device tcp:{host}:{port}\n"
           f"  adb connect {host}:{port} && adb -s {host}:{port} shell\n"

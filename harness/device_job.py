@@ -7,7 +7,6 @@ Runs in the harness process: the tool runs on the phone, and every call to it ha
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -16,19 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from npubench.devices.android import WORK_DIR, AndroidDevice
 from npubench.devices.cpu_topology import DEFAULT_THREADS, CpuPlan
-from npubench.errors import BackendUnavailable, DeviceError, DeviceLost, NpubenchError, ToolError
+from npubench.errors import DeviceError, DeviceLost, NpubenchError, ToolError
 from npubench.harness import device_commands as cmds
-from npubench.harness import stats
+from npubench.harness import phone_tools, stats
 from npubench.harness.backends import BackendSpec
 from npubench.harness.settings import MeasureSettings
-from npubench.harness.tools import ToolConfig, check_abi
+from npubench.harness.tools import ToolConfig
 
 if TYPE_CHECKING:
     from npubench.harness.phone_run import PhoneRun
-
-LLAMA_BENCH_HINT = ("build llama.cpp for Android (DEVICE_TOOLS.md 3.4) and pass "
-                    "--tool llama-bench=PATH")
-QNN_LIBS = ("libQnnTFLiteDelegate.so", "libQnnHtp.so", "libQnnHtpPrepare.so", "libQnnSystem.so")
 
 
 @dataclass
@@ -42,59 +37,6 @@ class DeviceJobOptions:
 class DelegateFailed(ToolError):
     kind = "delegate"
     infrastructure = False
-
-
-def local_tool(device: AndroidDevice, tools: ToolConfig, name: str, work: Path) -> Path:
-    """The tool binary to push: the configured one, or for a simulated phone the stub that its
-    emulated tool answers to. None configured on a real phone is a BackendUnavailable."""
-    path = tools.get(name)
-    if path is not None:
-        return path
-    if device.info().simulated:
-        return _stub(name, work, device.info().abi or "arm64-v8a")
-    raise BackendUnavailable(
-        f"no {name} configured for the phone",
-        hint=LLAMA_BENCH_HINT if name == "llama-bench" else
-        "run `npubench tools fetch` (benchmark_model), or pass --tool "
-        f"{name}=PATH to an Android build",
-    )
-
-
-def _stub(name: str, work: Path, abi: str) -> Path:
-    from npubench.devices.sim.tools.stub import stub_binary
-
-    machine = {"arm64-v8a": "aarch64", "armeabi-v7a": "arm", "x86_64": "x86_64"}.get(abi, abi)
-    path = work / "sim-stubs" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = stub_binary(name, machine)
-    if not path.exists() or path.read_bytes() != data:
-        path.write_bytes(data)
-    return path
-
-
-def qnn_files(device: AndroidDevice, tools: ToolConfig, work: Path) -> list[Path]:
-    """The QNN HTP libraries for this phone's Hexagon version (DEVICE_TOOLS.md 4.1)."""
-    npu = device.info().npu or ""
-    match = re.search(r"v(\d\d)", npu)
-    version = match[1] if match else None
-    names = list(QNN_LIBS)
-    if version:
-        names += [f"libQnnHtpV{version}Stub.so", f"libQnnHtpV{version}Skel.so"]
-    sdk = tools.get("qnn_sdk")
-    if sdk is None:
-        if device.info().simulated:
-            return [_stub(n, work, device.info().abi or "arm64-v8a") for n in names]
-        raise BackendUnavailable("the QNN delegate needs Qualcomm's QAIRT SDK",
-                                 hint="pass --tool qnn_sdk=PATH_TO_QAIRT")
-    found = []
-    for n in names:
-        candidates = [sdk / "lib" / "aarch64-android" / n,
-                      sdk / "lib" / f"hexagon-v{version}" / "unsigned" / n]
-        path = next((c for c in candidates if c.exists()), None)
-        if path is None:
-            raise BackendUnavailable(f"{n} is not in the QNN SDK at {sdk}")
-        found.append(path)
-    return found
 
 
 def fix_onnx_input_shapes(model: Path, input_specs: dict, out_dir: Path) -> Path:
@@ -215,17 +157,12 @@ class PhoneJob:
         return {"threads": self.cpu.threads, "cpus": list(self.cpu.cpus) if self.cpu.cpus
                 else None, "taskset_mask": self.cpu.mask, "cpu_source": self.cpu.source}
 
-
     # --- preparation -----------------------------------------------------------------------
 
     def prepare(self) -> None:
         device = self.device
         self.tool_name = cmds.tool_for(self.backend)
-        tool = local_tool(device, self.tools, self.tool_name, self.work)
-        abis = [device.info().abi] + device.getprops().get("ro.product.cpu.abilist",
-                                                           "").split(",")
-        check_abi(tool, [a for a in abis if a], self.tool_name)
-        self.tool_remote = device.push_by_content(tool, mode=0o755).remote
+        self.tool_remote = phone_tools.tool_path(device, self.tools, self.tool_name)
         self.ort_test_data = False
         if self.backend.runtime == "ort":
             model, data = self._ort_inputs()
@@ -239,8 +176,7 @@ class PhoneJob:
             self.model_remote = device.push_by_content(self.model).remote
         self.qnn_dir = None
         if self.backend.accelerator == "qnn-htp":
-            self.qnn_dir = device.push_folder_by_content(qnn_files(device, self.tools,
-                                                                   self.work), mode=0o755)
+            self.qnn_dir = phone_tools.qnn_libs(device, self.tools)
         self.nnapi_accelerator = None
         if self.backend.base == "tflite:nnapi":
             self.nnapi_accelerator = self._nnapi_accelerator()
@@ -393,25 +329,19 @@ def summarize_rounds(rounds: list[dict]) -> dict[str, Any]:
 
 def phone_backends(device: AndroidDevice, tools: ToolConfig) -> dict[str, str | None]:
     """The backends worth trying on this phone's SoC, each with None when its tool is at hand
-    (configured, or emulated on a simulated phone) or the reason it is not."""
+    (configured on this computer, or installed on the phone) or the reason it is not."""
     from npubench.harness.device_llm import lib_dir_reason
 
-    simulated = device.info().simulated
     out: dict[str, str | None] = {}
     offered = device.backends()
     for base in offered:
         spec = BackendSpec(*base.split(":", 1))
-        tool = cmds.tool_for(spec)
-        if tools.get(tool) is None and not simulated:
-            out[base] = (f"no {tool} for the phone: " + (
-                LLAMA_BENCH_HINT if spec.runtime == "llama" else
-                f"run `npubench tools fetch` or pass --tool {tool}=PATH"))
-        elif spec.accelerator == "qnn-htp" and tools.get("qnn_sdk") is None and not simulated:
-            out[base] = "the QNN delegate needs Qualcomm's QAIRT SDK: --tool qnn_sdk=PATH"
-        elif spec.runtime == "llama" and spec.accelerator != "cpu" and not simulated:
-            out[base] = lib_dir_reason(tools)
-        else:
-            out[base] = None
+        reason = phone_tools.tool_reason(device, tools, cmds.tool_for(spec))
+        if reason is None and spec.accelerator == "qnn-htp":
+            reason = phone_tools.qnn_reason(device, tools)
+        if reason is None and spec.runtime == "llama" and spec.accelerator != "cpu":
+            reason = lib_dir_reason(device, tools)
+        out[base] = reason
     if "llama:htp" not in offered:  # say why, rather than "does not run on PHONE"
         info = device.info()
         out["llama:htp"] = (

@@ -20,11 +20,11 @@ from typing import Any
 
 from npubench.errors import BackendUnavailable, ToolError
 from npubench.harness import device_commands as cmds
+from npubench.harness import phone_tools
 from npubench.harness.device_job import (
     DelegateFailed,
     DeviceJobOptions,
     PhoneJob,
-    _stub,
     telemetry_fields,
 )
 from npubench.harness.llm_job import llm_summary
@@ -47,8 +47,6 @@ GGML_CACHE_BYTES = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 34 / 32, "q4_0"
                     "q4_1": 20 / 32, "q5_0": 22 / 32, "q5_1": 24 / 32, "iq4_nl": 18 / 32}
 """Bytes per cached value of each ``-ctk`` / ``-ctv`` type (ggml block sizes)."""
 CRASH_CODES = {139: "SIGSEGV", 134: "SIGABRT", 136: "SIGFPE", 137: "SIGKILL"}
-SIM_LIBS = {"cpu": (), "gpu": ("libggml-opencl.so",), "htp": ("libggml-hexagon.so",)}
-"""Besides the common ggml libraries, what a simulated phone's stand-in lib/ folder holds."""
 
 
 def run_llm(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOptions) -> dict:
@@ -170,9 +168,12 @@ def llama_lib_dir(tools: ToolConfig) -> Path | None:
     return None
 
 
-def lib_dir_reason(tools: ToolConfig) -> str | None:
-    """Why llama:gpu / llama:htp cannot run on a real phone for want of the lib/ folder."""
+def lib_dir_reason(device, tools: ToolConfig) -> str | None:
+    """Why llama:gpu / llama:htp cannot run on the phone for want of the lib/ folder (None:
+    configured here, or installed on the phone beside its llama-bench)."""
     if llama_lib_dir(tools) is not None:
+        return None
+    if tools.get("llama-bench") is None and "llama_cpp_lib" in phone_tools.on_phone(device).libs:
         return None
     return ("llama:gpu and llama:htp need the lib/ folder of the llama.cpp Android build (ggml "
             "backends, libggml-htp-vNN.so): keep it beside bin/llama-bench or pass --tool "
@@ -180,10 +181,9 @@ def lib_dir_reason(tools: ToolConfig) -> str | None:
 
 
 def push_libs(phone: PhoneJob) -> str | None:
-    """Push the llama.cpp ``lib/`` folder by content; the folder on the phone, or None where
-    none is needed (llama:cpu of a statically linked build). A simulated phone gets stand-ins
-    named as the Snapdragon package's (its emulated llama-bench loads nothing)."""
-    accelerator = phone.backend.accelerator
+    """The llama.cpp ``lib/`` folder on the phone: the configured one pushed by content, or
+    the phone's own beside its llama-bench; None where none is needed (llama:cpu of a
+    statically linked build)."""
     lib = llama_lib_dir(phone.tools)
     if lib is not None:
         files = {p.name: p for p in sorted(lib.iterdir()) if p.is_file() and ".so" in p.name}
@@ -191,24 +191,14 @@ def push_libs(phone: PhoneJob) -> str | None:
             raise BackendUnavailable(f"no shared libraries (*.so) in {lib}",
                                      hint="point --tool llama_cpp_lib at the lib/ folder of "
                                           "the llama.cpp install")
-    elif accelerator == "cpu":
+        return phone.device.push_folder_by_content(files, mode=0o755)
+    if phone.tools.get("llama-bench") is None:  # the phone's own llama-bench: its own lib/
+        folder = phone_tools.on_phone(phone.device).libs.get("llama_cpp_lib")
+        if folder is not None:
+            return folder
+    if phone.backend.accelerator == "cpu":
         return None
-    elif phone.device.info().simulated:
-        abi = phone.device.info().abi or "arm64-v8a"
-        files = {n: _stub(n, phone.work / "llama-lib", abi) for n in sim_lib_names(
-            accelerator, phone.device.info().npu)}
-    else:
-        raise BackendUnavailable(f"{phone.backend.base}: {lib_dir_reason(phone.tools)}")
-    return phone.device.push_folder_by_content(files, mode=0o755)
-
-
-def sim_lib_names(accelerator: str, npu: str | None) -> list[str]:
-    names = ["libggml-base.so", "libggml-cpu.so", "libggml.so", "libllama.so",
-             *SIM_LIBS.get(accelerator, ())]
-    match = re.search(r"v(\d\d)", npu or "")
-    if accelerator == "htp" and match:
-        names.append(f"libggml-htp-v{match[1]}.so")
-    return names
+    raise BackendUnavailable(f"{phone.backend.base}: {lib_dir_reason(phone.device, phone.tools)}")
 
 
 # --- running llama-bench -----------------------------------------------------------------------

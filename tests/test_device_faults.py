@@ -151,15 +151,17 @@ def test_tool_missing_on_a_real_phone_is_a_skip_that_says_what_to_do(sim_phone, 
                                                                        tmp_path):
     sim = sim_phone("sm8650")
     host, port = sim.address
-    # the same phone, seen as a real one: nothing is emulated for it, so it needs real tools
-    device = AndroidDevice(AdbShellTransport("tcp", host, port), f"tcp:{host}:{port}",
-                           simulated=False).connect()
+    # a phone without the tools: nothing installed on it, nothing configured
+    device = AndroidDevice(AdbShellTransport("tcp", host, port), f"tcp:{host}:{port}").connect()
     try:
+        device.run("rm -rf /data/local/tmp/benchmark_model /data/local/tmp/qnn "
+                     "/data/local/tmp/onnxruntime_perf_test /data/local/tmp/llama.cpp")
         records, _ = run(device, tmp_path, ["tflite:xnnpack", "ort:cpu", "tflite:qnn-htp"])
     finally:
         device.close()
     by_backend = {r["backend"]["accelerator"]: r for r in records}
     assert all(r["status"] == "skipped" for r in records)
-    assert "npubench tools fetch" in by_backend["xnnpack"]["error"]["message"]
+    xnnpack = by_backend["xnnpack"]["error"]["message"]
+    assert "npubench tools fetch" in xnnpack and "/data/local/tmp/benchmark_model" in xnnpack
     assert "QAIRT" in by_backend["qnn-htp"]["error"]["message"] or \
         "benchmark_model" in by_backend["qnn-htp"]["error"]["message"]

@@ -13,11 +13,13 @@ from npubench.devices.sim.userland import Userland
 
 SH = "/system/bin/sh"
 TMP = "/data/local/tmp"
+WORK = f"{TMP}/work"  # an empty folder: the phone has its tools in TMP
 
 
 @pytest.fixture
 def phone():
     userland = Userland("sm8650")
+    assert userland.run(f"mkdir {WORK}")[2] == 0
     yield userland
     userland.close()
 
@@ -38,9 +40,9 @@ def test_quoting_and_escaping(phone):
 def test_a_nasty_file_name_is_one_name(phone):
     nasty = "a b;rm -rf x'.tflite"
     quoted = "'a b;rm -rf x'\"'\"'.tflite'"
-    assert sh(phone, f"cd {TMP} && touch {quoted} keep x && ls") == (
+    assert sh(phone, f"cd {WORK} && touch {quoted} keep x && ls") == (
         f"{nasty}\nkeep\nx\n", "", 0)
-    assert sh(phone, f"cd {TMP} && rm {quoted} && ls") == ("keep\nx\n", "", 0)
+    assert sh(phone, f"cd {WORK} && rm {quoted} && ls") == ("keep\nx\n", "", 0)
 
 
 def test_lists_and_exit_codes(phone):
@@ -227,14 +229,14 @@ def test_a_full_disk_fails_writes(phone):
 
 
 def test_files_commands(phone):
-    assert sh(phone, f"cd {TMP}; mkdir -p a/b; mkdir a; echo hi > a/b/f; ls a/b; "
+    assert sh(phone, f"cd {WORK}; mkdir -p a/b; mkdir a; echo hi > a/b/f; ls a/b; "
                      "stat -c '%s %a %n %F' a/b/f a a/b; rm a; rm -r a; ls") == (
         "f\n3 666 a/b/f regular file\n4096 777 a directory\n4096 777 a/b directory\n",
         "mkdir: 'a': File exists\nrm: a: Is a directory\n", 0)
-    out = sh(phone, f"cd {TMP}; echo 12345 > f; cp f g; mv g h; chmod 755 h; ls -l")[0]
+    out = sh(phone, f"cd {WORK}; echo 12345 > f; cp f g; mv g h; chmod 755 h; ls -l")[0]
     assert re.fullmatch(r"total 8\n-rw-rw-rw- 1 shell shell 6 \d{4}-\d\d-\d\d \d\d:\d\d f\n"
                         r"-rwxr-xr-x 1 shell shell 6 \d{4}-\d\d-\d\d \d\d:\d\d h\n", out)
-    assert sh(phone, f"cd {TMP}; cat h; head -c 3 h; tail -n 1 h; rm f h; ls; ls -a") == (
+    assert sh(phone, f"cd {WORK}; cat h; head -c 3 h; tail -n 1 h; rm f h; ls; ls -a") == (
         "12345\n123" "12345\n" "" ".\n..\n", "", 0)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+BLOCK = 4096  # the filesystem block: a file takes whole blocks, as df counts them
 WRITABLE_ROOTS = ("/data/local/tmp",)
 
 
@@ -138,10 +139,12 @@ class SimFS:
         return content
 
     def free_bytes(self) -> int:
+        """Free space as the phone's filesystem counts it: whole 4 KiB blocks."""
         if self.full:
             return 0
-        used = sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
-        return max(self.capacity_bytes - used, 0)
+        used = sum(-(-f.stat().st_size // BLOCK) * BLOCK
+                   for f in self.root.rglob("*") if f.is_file())
+        return max((self.capacity_bytes - used) // BLOCK * BLOCK, 0)
 
     # --- changes (writable area only) ------------------------------------------------------
 

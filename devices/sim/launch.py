@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import threading
 
 from npubench.devices.sim.adbd import SimAdbServer
@@ -32,6 +33,16 @@ class SimPhone:
     @property
     def stats(self):
         return self.server.stats
+
+    def describe(self) -> str:
+        """What this phone is and what it has installed, for a person to read."""
+        props = self.userland.banner_props()
+        tools = sorted({posixpath.dirname(path) if "/lib/" in path or "/qnn/" in path else path
+                        for path in self.userland.preinstalled})
+        return (f"simulated phone '{self.userland.profile.name}' ({props.get('ro.product.model')}"
+                f", not a real phone; its numbers are the host's) "
+                f"listening on {self.address[0]}:{self.address[1]}\n"
+                f"tools installed on it: {', '.join(tools)}")
 
     def wait(self) -> None:
         """Block until ``stop()`` (for ``npubench sim`` in the foreground)."""

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from npubench.devices.sim import disk, framework, textutils, tools, toybox
+from npubench.devices.sim import disk, framework, preinstalled, textutils, tools, toybox
 from npubench.devices.sim.cmdio import IO, Command, Killed, Sink, Source
 from npubench.devices.sim.framework import BatteryService
 from npubench.devices.sim.fs import SimFS
@@ -72,6 +72,8 @@ class Userland:
         self._pids = itertools.count(4242 + 97 * seed)
         self._pid_lock = threading.Lock()
         tools.register_all(self)  # benchmark_model, onnxruntime_perf_test (emulated)
+        self.preinstalled = preinstalled.install(self)
+        """Tools and libraries on the phone before anything is pushed: path -> name."""
 
     # --- the ADB server's side -------------------------------------------------------------
 
