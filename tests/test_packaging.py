@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -62,17 +63,18 @@ def test_the_installed_wheel_imports_and_runs_outside_the_checkout(wheel, tmp_pa
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet",
                     "--target", str(target), str(wheel)], check=True, timeout=300)
     env = {**os.environ, "PYTHONPATH": str(target)}
-    code = ("import npubench, npubench.harness, npubench.devices.sim, npubench.workloads.registry"
-            ", npubench.reports.html, npubench.harness.suites as s\n"
-            "assert npubench.__file__.startswith(%r), npubench.__file__\n"
-            "assert 'quick' in s.builtin_suite_names()\n"
-            "for name in ('harness', 'devices', 'workloads', 'reports'):\n"
-            "    try:\n"
-            "        __import__(name)\n"
-            "    except ImportError:\n"
-            "        continue\n"
-            "    raise SystemExit(f'{name} is importable as a top-level package')\n"
-            % str(target))
+    code = textwrap.dedent(f"""
+        import npubench, npubench.harness, npubench.devices.sim, npubench.workloads.registry
+        import npubench.reports.html, npubench.harness.suites as s
+        assert npubench.__file__.startswith({str(target)!r}), npubench.__file__
+        assert 'quick' in s.builtin_suite_names()
+        for name in ('harness', 'devices', 'workloads', 'reports'):
+            try:
+                __import__(name)
+            except ImportError:
+                continue
+            raise SystemExit(f'{{name}} is importable as a top-level package')
+        """)
     # run from an empty folder: the checkout must not be on the path
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                           capture_output=True, text=True)
