@@ -18,8 +18,17 @@ import sys
 from npubench.errors import EXIT_INFRA, EXIT_OK, EXIT_USAGE
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with npubench's usage exit code (1, as for any configuration error; argparse's
+    own is 2, which npubench keeps for a regression found)."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="npubench",
         description="Benchmark AI inference on phones (NPU, GPU, CPU) and on this host.",
         epilog=__doc__.split("\n\n", 1)[1],

@@ -125,6 +125,9 @@ def test_bad_models_fail_and_the_run_goes_on(tmp_path):
         (["--workload", "okay_nab"], ["unknown workload", "did you mean okay_nabu"]),
         (["--suite", "no_such_suite"], ["unknown suite", "quick"]),
         (["--set", "max_secs=3"], ["unknown field 'max_secs'"]),
+        # argparse's own errors: exit 1 as the README says, not argparse's 2 (a regression)
+        (["--bogus"], ["unrecognized arguments: --bogus", "usage: npubench"]),
+        (["--threads", "many"], ["--threads", "invalid int value", "usage: npubench run"]),
     ],
 )
 def test_usage_errors_exit_1_and_say_what_is_valid(tmp_path, args, words):
