@@ -4,9 +4,11 @@ formats, delegation per profile, faults, the ELF check, /proc/<pid>/status and t
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import struct
+import sys
 
 import numpy as np
 import pytest
@@ -530,3 +532,15 @@ def test_perf_test_usage_errors(phone):
     out, err, code = perf(phone, "-m", "times", "-r", "2", "mnv2.onnx")
     assert (out, code) == ("there is no test data for model npubench\n"
                            "Run failed:failed to initialize.\n", 255)
+
+
+def test_the_runtimes_own_stderr_lines_stay_out_of_the_hosts_terminal(capfd):
+    from npubench.devices.sim.native_stderr import runtime_lines_held
+
+    with runtime_lines_held():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+                    b"ERROR: something else the host must see\n")
+        print("a warning from another thread", file=sys.stderr)
+    err = capfd.readouterr().err
+    assert sorted(err.splitlines()) == ["ERROR: something else the host must see",
+                                        "a warning from another thread"]

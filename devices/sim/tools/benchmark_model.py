@@ -25,6 +25,7 @@ from typing import NoReturn
 import numpy as np
 
 from npubench.devices.sim.cmdio import Invocation
+from npubench.devices.sim.native_stderr import runtime_lines_held
 from npubench.devices.sim.tools import tflite_flags as flags
 from npubench.devices.sim.tools.common import Aborted, Crashed, Footprint, ToolRun, g, program
 from npubench.devices.sim.tools.delegation import Node, nnapi_devices
@@ -190,17 +191,19 @@ class Benchmark:
                     else OpResolverType.AUTO)
         stage = "Failed to initialize the interpreter"
         try:
-            interp = Interpreter(model_path=model_path, experimental_op_resolver_type=resolver,
-                                 num_threads=int(p["num_threads"]) if p["num_threads"] > 0
-                                 else None)
-            ops = interp._get_ops_details()
-            if self._resize(interp) is False:
-                return None, None, 0, 0
-            before_kb = self.memory.growth_kb()
-            stage = "Failed to allocate tensors!"
-            t0 = time.perf_counter()
-            interp.allocate_tensors()
-            alloc_us = int((time.perf_counter() - t0) * 1e6)
+            with runtime_lines_held():  # the phone's log has them; the host's terminal not
+                interp = Interpreter(model_path=model_path,
+                                     experimental_op_resolver_type=resolver,
+                                     num_threads=int(p["num_threads"]) if p["num_threads"] > 0
+                                     else None)
+                ops = interp._get_ops_details()
+                if self._resize(interp) is False:
+                    return None, None, 0, 0
+                before_kb = self.memory.growth_kb()
+                stage = "Failed to allocate tensors!"
+                t0 = time.perf_counter()
+                interp.allocate_tensors()
+                alloc_us = int((time.perf_counter() - t0) * 1e6)
         except (ValueError, RuntimeError) as exc:
             # LiteRT joins the error reporter's messages; the phone prints one ERROR: each
             for report in str(exc).strip().replace(" Node number ", "\0Node number ").split("\0"):
