@@ -21,6 +21,7 @@ from npubench.harness import phone_tools, stats
 from npubench.harness.backends import BackendSpec
 from npubench.harness.settings import MeasureSettings
 from npubench.harness.tools import ToolConfig
+from npubench.workloads.ort_session import inspection_session
 
 if TYPE_CHECKING:
     from npubench.harness.phone_run import PhoneRun
@@ -69,9 +70,7 @@ def fix_onnx_input_shapes(model: Path, input_specs: dict, out_dir: Path) -> Path
         return model
     data = proto.SerializeToString()
     try:  # fixed shapes must still pass ONNX Runtime's type inference (an LSTM may not)
-        import onnxruntime
-
-        onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+        inspection_session(data)
     except Exception:
         return model
     out = out_dir / f"fixed-{hashlib.sha256(data).hexdigest()[:12]}" / model.name
@@ -84,13 +83,12 @@ def fix_onnx_input_shapes(model: Path, input_specs: dict, out_dir: Path) -> Path
 def onnx_test_data(model: Path, input_specs: dict, seed: int, work: Path) -> dict[str, Path]:
     """Seeded inputs of the workload's dtype, range and values (e.g. a sample rate), written
     as ``test_data_set_0/input_N.pb`` TensorProtos; empty when the host cannot make them."""
-    import onnxruntime
     from onnx import numpy_helper
 
     from npubench.workloads.inputs import TensorSpec, concrete_shape, make_inputs, specs_from_ort
 
     try:
-        session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        session = inspection_session(model)
         specs = [TensorSpec(s.name, concrete_shape(s, input_specs.get(s.name)), s.dtype)
                  for s in specs_from_ort(session.get_inputs())]
         feeds = make_inputs(specs, input_specs, seed=seed)

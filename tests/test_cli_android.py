@@ -68,6 +68,65 @@ def test_sim_in_the_foreground_is_reachable_over_tcp(env, adb_home):
     assert proc.returncode == 0
 
 
+@pytest.fixture
+def sim_process(env):
+    """``npubench sim`` in a process of its own: for the harness, a phone on tcp:HOST:PORT."""
+    procs = []
+
+    def start(profile: str) -> int:
+        proc = subprocess.Popen([sys.executable, "-m", "npubench", "sim", "--profile", profile],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)
+        procs.append(proc)
+        first = proc.stdout.readline()
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", first)
+        assert match, first + proc.stderr.read()
+        return int(match[1])
+
+    yield start
+    for proc in procs:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+
+
+PHONE_TOOLS = {"/data/local/tmp/benchmark_model", "/data/local/tmp/onnxruntime_perf_test",
+               "/data/local/tmp/benchmark_model_plus_neuron_delegate",
+               "/data/local/tmp/llama.cpp/bin/llama-bench"}
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_a_simulated_phone_in_its_own_process_runs_the_quick_suite_with_its_own_tools(
+        env, tmp_path, sim_process):
+    """Reached as any phone over tcp:, with no --tool: the harness finds the tools the phone
+    has installed and runs the quick suite on every backend the phone offers."""
+    port = sim_process("sm8650")
+    out = tmp_path / "run"
+    result = npubench("run", "--device", f"tcp:127.0.0.1:{port}", "--suite", "quick",
+                      "--out", str(out), "--no-report", "--cooldown-c", "95",
+                      "--set", "warmup_iterations=1", "--set", "min_iterations=3",
+                      "--set", "min_seconds=0", "--set", "max_seconds=0.5",
+                      "--set", "llm_repetitions=1", "--set", "idle_baseline_s=0.5",
+                      "--set", "device_rounds_min=2", "--set", "device_rounds_max=2",
+                      "--set", "device_round_runs=3", "--set", "device_round_min_secs=0",
+                      env=env, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "onnxruntime" not in result.stderr and "INFO:" not in result.stderr, result.stderr
+    records = read_records(out)
+    backends = {r["backend"]["spec"] for r in records}
+    assert {"tflite:xnnpack", "tflite:gpu", "tflite:qnn-htp", "ort:cpu"} <= backends, backends
+    assert any(r["workload"]["name"] == "llama_15m_int4" and r["status"] == "ok"
+               for r in records)
+    for record in records:
+        assert record["status"] in ("ok", "skipped"), (record["job_id"], record["error"])
+        assert record["device"]["simulated"] is True  # the phone says so (its own property)
+        tool = record.get("tool") or {}
+        if record["status"] == "ok" and tool.get("path_on_device"):
+            assert tool["path_on_device"] in PHONE_TOOLS, tool  # the phone's, nothing pushed
+    ok = [r for r in records if r["status"] == "ok"]
+    assert len(ok) >= 0.8 * len(records), [(r["job_id"], r["error"]) for r in records]
+
+
 @pytest.mark.network
 @pytest.mark.parametrize("profile, npu_delegate", [("sm8650", "EXTERNAL"),
                                                    ("mt6989", "NeuronDelegate")])

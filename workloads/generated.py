@@ -31,6 +31,7 @@ import numpy as np
 
 from npubench.errors import WorkloadError
 from npubench.workloads.fetch import cache_dir, sha256_file
+from npubench.workloads.ort_session import inspection_session
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,6 @@ def _quiet_root_logger() -> Iterator[None]:
 
 
 def _quantize(data: bytes, mode: str, seed: int) -> bytes:
-    import onnxruntime as ort
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -197,7 +197,7 @@ def _quantize(data: bytes, mode: str, seed: int) -> bytes:
             if mode == "dynamic":
                 quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
             else:
-                session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+                session = inspection_session(data)
                 specs = specs_from_ort(session.get_inputs())
                 del session
                 samples = iter([make_inputs(specs, seed=seed + i)
