@@ -17,9 +17,13 @@ from npubench.harness.device_job import (
     summarize_rounds,
     telemetry_fields,
 )
+from npubench.harness.parsers.tflite_delegation import verdict_for
 from npubench.harness.settings import MeasureSettings
 from npubench.harness.tools import ToolConfig
 from npubench.harness.worker import run_isolated
+
+DELEGATE_KEYS = ("delegate", "kernel", "nodes_total", "nodes_delegated", "kernels", "status",
+                 "applied_by")
 
 
 def run_device_job(job, model_path: Path, settings: MeasureSettings, run_dir: Path,
@@ -100,8 +104,15 @@ def _run(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOpti
 
 def delegation_block(parsed: dict, inv) -> dict[str, Any]:
     """Coverage from the tool's delegate lines / op profile; a fallback is an NPU or GPU
-    backend whose graph did not run wholly on its delegate."""
-    found = parsed.get("delegation") or {}
+    backend whose graph did not run wholly on its delegate. The headline fields are the
+    verdict of the backend's own delegate (``inv.delegate``); ``delegates`` lists every
+    delegate the tool or the runtime applied, each with its own verdict (a second delegate
+    that took nothing says nothing of the first)."""
+    verdicts = parsed.get("delegates") or []
+    if inv.delegate and verdicts:
+        found = verdict_for(verdicts, inv.delegate) or {}
+    else:
+        found = parsed.get("delegation") or {}
     status = found.get("status") or ("not reported" if inv.delegate else "none")
     warnings = " ".join(parsed.get("warnings") or [])
     if inv.delegate and "not assigned to the preferred execution providers" in warnings:
@@ -119,6 +130,7 @@ def delegation_block(parsed: dict, inv) -> dict[str, Any]:
         "status": status,
         "fallback": fallback,
         "expected": inv.accelerator,
+        "delegates": [{k: v.get(k) for k in DELEGATE_KEYS} for v in verdicts],
     }
 
 

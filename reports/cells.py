@@ -158,9 +158,28 @@ def delegation_text(status: Any, delegated: Any, total: Any) -> str:
     return " ".join(p for p in (str(status) if status else "", counts) if p) or DASH
 
 
+def delegate_lines(delegates: Any) -> list[str]:
+    """One line per delegate applied (a record's ``delegation.delegates``): ``GPU full 31/31``,
+    ``NNAPI none`` (it found nothing left), ``XNNPACK 6/21 (runtime default)``; [] for fewer
+    than two, since the headline then says it all."""
+    if not isinstance(delegates, list) or len(delegates) < 2:
+        return []
+    out = []
+    for d in delegates:
+        if not isinstance(d, dict):
+            continue
+        text = f"{d.get('delegate') or 'delegate'} " + delegation_text(
+            d.get("status") or "not said", d.get("nodes_delegated"), d.get("nodes_total"))
+        if d.get("applied_by") == "runtime default":
+            text += " (runtime default)"
+        out.append(text)
+    return out
+
+
 def delegation_cell(present: bool, *, delegate: Any, status: Any, delegated: Any, total: Any,
-                    kernels: Any, expected: Any, fallback: Any) -> Cell:
-    """How much of the graph the delegate took, with a ``CPU fallback`` badge."""
+                    kernels: Any, expected: Any, fallback: Any, delegates: Any = None) -> Cell:
+    """How much of the graph the delegate took, with a ``CPU fallback`` badge; where several
+    delegates were applied, one small line for each (``delegate_lines``)."""
     if not present:
         return Cell(DASH, title="no delegate report (host job or not recorded)", wrap=True)
     fell_back = is_true(fallback)
@@ -178,10 +197,13 @@ def delegation_cell(present: bool, *, delegate: Any, status: Any, delegated: Any
         parts.append(f"expected on the {expected}")
     if fell_back:
         parts.append("the rest ran on the CPU (fallback)")
+    lines = delegate_lines(delegates)
+    if lines:
+        parts.append("delegates applied, in order: " + ", ".join(lines))
     share = float(delegated) / float(total) if (
         is_number(delegated) and is_number(total) and total > 0) else None
     return Cell(delegation_text(status, delegated, total), sort=share,
-                title="; ".join(parts), cls="warn" if fell_back else None,
+                title="; ".join(parts), cls="warn" if fell_back else None, lines=lines,
                 badge="CPU fallback" if fell_back else None, badge_cls="warn", wrap=True)
 
 

@@ -228,7 +228,7 @@ def _delegation_cell(row: dict[str, Any]) -> Cell:
         row["has_delegation"], delegate=row["delegate"], status=row["delegation_status"],
         delegated=row["nodes_delegated"], total=row["nodes_total"],
         kernels=row["delegation_kernels"], expected=row["delegation_expected"],
-        fallback=row["delegation_fallback"])
+        fallback=row["delegation_fallback"], delegates=row["delegation_delegates"])
 
 
 def _accuracy_cell(row: dict[str, Any]) -> Cell:
@@ -348,6 +348,8 @@ def detail_rows(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 + (f" ({r['delegation_status']})" if r["delegation_status"] else "")
                 + (", CPU fallback" if cells.is_true(r["delegation_fallback"]) else "")
             )
+            if others := cells.delegate_lines(r["delegation_delegates"]):
+                delegation += "; delegates applied: " + ", ".join(others)
         tool = " ".join(str(p) for p in (r["tool_name"], r["tool_version"]) if p) or DASH
         runs = []
         if cells.is_number(r["tool_rounds"]):

@@ -75,6 +75,7 @@ _FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("delegation_status", ("delegation", "status")),
     ("delegation_kernels", ("delegation", "kernels")),
     ("delegation_expected", ("delegation", "expected")),
+    ("delegation_delegates", ("delegation", "delegates")),
     ("thermal_hottest_zone", ("thermal", "hottest_zone")),
     ("accuracy_reference", ("accuracy", "reference")),
     ("accuracy_max_abs_error", ("accuracy", "max_abs_error")),

@@ -3,13 +3,15 @@
 Pure: text in, plain dict out, never raises on odd text. Times are ms, memory MB. The formats
 accepted (current and legacy summary lines, ``count=`` edge cases, op-profile tables with or
 without ``[start]``, tab, space or CSV separated, delegation lines) are described in
-DEVICE_TOOLS.md §1.3-1.6; the tests name an example of each.
+DEVICE_TOOLS.md §1.3-1.6; the tests name an example of each. ``delegates`` holds one verdict per
+delegate applied (``tflite_delegation``), ``delegation`` the headline one of them.
 """
 
 from __future__ import annotations
 
 import re
 
+from npubench.harness.parsers.tflite_delegation import delegate_verdicts, primary
 from npubench.harness.parsers.tflite_ops import is_delegated_op, parse_op_profile
 
 NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
@@ -39,25 +41,9 @@ _GRAPH = re.compile(r"^Graph: \[(.+)\]\s*$")
 _ACCELERATORS = re.compile(r"NNAPI accelerators available: \[(.*)\]")
 _MUST_BE_ONE_OF = re.compile(r"Must be one of: \{(.*)\}")
 
-_EXPLICIT = re.compile(r"Explicitly applied (\S+) delegate, and the model graph will be "
-                       r"(completely|partially) executed by the delegate(?: w/ (\d{1,18}))?")
-_THOUGH = re.compile(r"Though (\S+) delegate is explicitly applied, the model graph will not")
-_FAILED_APPLY = re.compile(r"Failed to apply (\S+) delegate")
-_REPLACING = re.compile(r"Replacing (\d{1,18})(?: out of (\d{1,18}))? node\(s\) with delegate "
-                        r"\(([^)]*)\)(?: node, yielding (\d{1,18}) partition)?")
-_SELF_REPORT = re.compile(r"^(\w+) delegate: (\d{1,18}) nodes delegated out of (\d{1,18}) "
-                          r"nodes(?: with (\d{1,18}) partition)?")
-_GPU_KERNELS = re.compile(r"Created (\d{1,18}) GPU delegate kernels")
-_CREATED = re.compile(r"Created TensorFlow Lite (?:(\w+) )?delegate for (\w+)"
-                      r"|^(\w+) delegate created")
 _HARD_FAILURE = re.compile(r"^(Benchmarking failed|Failed to apply \S+ delegate"
                            r"|Disallowed CPU fallback detected)")
 _ERRORISH = re.compile(r"(?i)\berror\b|\bfailed\b|\bfailure\b|could not|unable to|cannot ")
-
-# Lower-case word expected inside the kernel name of each delegate, for matching
-# "Explicitly applied GPU" with "Replacing ... (TfLiteGpuDelegateV2)".
-_KERNEL_WORD = {"gpu": "gpu", "nnapi": "nnapi", "xnnpack": "xnnpack", "hexagon": "hexagon",
-                "neurondelegate": "neuron", "coreml": "coreml"}
 
 
 def clean_lines(text: str) -> list[tuple[str | None, str]]:
@@ -159,69 +145,17 @@ def _first_match(lines, pattern: re.Pattern, group: int = 1) -> str | None:
     return None
 
 
-def _kernel_matches(delegate: str, kernel: str) -> bool:
-    kernel = kernel.lower()
-    if delegate.lower() == "external":
-        return not any(word in kernel for word in ("gpu", "nnapi", "xnnpack", "hexagon"))
-    return _KERNEL_WORD.get(delegate.lower(), delegate.lower()) in kernel
-
-
-def _delegation(lines, ops: list[dict]) -> dict | None:
-    event = None  # (name, status, kernels) from the tool's own "applied" lines
-    groups: dict[str, list] = {}  # kernel -> [delegated, total or None, partitions or None]
-    reported: dict[str, list] = {}
-    created: list[str] = []
-    gpu_kernels = None
-    for _, line in lines:
-        line = line.strip()
-        if m := _EXPLICIT.search(line):
-            full = m.group(2) == "completely"
-            kernels = 1 if full else (int(m.group(3)) if m.group(3) else None)
-            if not event or event[1] != "failed":
-                event = (m.group(1), "full" if full else "partial", kernels)
-        elif m := _THOUGH.search(line):
-            if not event or event[1] != "failed":
-                event = (m.group(1), "none", 0)
-        elif m := _FAILED_APPLY.search(line):
-            event = (m.group(1), "failed", None)
-        elif m := _REPLACING.search(line):
-            g = groups.setdefault(m.group(3), [0, 0, 0])
-            g[0] += int(m.group(1))
-            g[1] = None if g[1] is None or m.group(2) is None else g[1] + int(m.group(2))
-            g[2] = None if g[2] is None or m.group(4) is None else g[2] + int(m.group(4))
-        elif m := _SELF_REPORT.search(line):
-            g = reported.setdefault(m.group(1), [0, 0, 0])
-            g[0], g[1] = g[0] + int(m.group(2)), g[1] + int(m.group(3))
-            g[2] = None if g[2] is None or m.group(4) is None else g[2] + int(m.group(4))
-        elif m := _GPU_KERNELS.search(line):
-            gpu_kernels = int(m.group(1))
-        elif m := _CREATED.search(line):
-            created.append(m.group(1) or m.group(2) or m.group(3))
-
-    kernel, counts = None, None
-    for table in (reported, groups):
-        names = [k for k in table if not event or _kernel_matches(event[0], k)]
-        if names and counts is None:
-            kernel, counts = names[-1], table[names[-1]]
-    if event is None and counts is None and not created:
-        return _delegation_from_ops(ops)
-
-    accelerators = [n for n in created if n.upper() != "XNNPACK"]
-    name = event[0] if event else kernel or (accelerators or created)[-1]
-    delegated, total, partitions = counts if counts else (None, None, None)
-    status = event[1] if event else None
-    if status is None and delegated is not None:
-        if delegated == 0:
-            status = "none"
-        elif total is not None:
-            status = "full" if delegated >= total else "partial"
-    kernels = event[2] if event and event[2] is not None else partitions
-    if kernels is None and name.upper() == "GPU":
-        kernels = gpu_kernels
-    if status is None and ops:
-        status = _delegation_from_ops(ops)["status"]
-    return {"delegate": name, "kernel": kernel, "nodes_total": total,
-            "nodes_delegated": delegated, "kernels": kernels, "status": status, "source": "log"}
+def _delegation(lines, ops: list[dict]) -> tuple[dict | None, list[dict]]:
+    """The headline verdict and one verdict per delegate (``tflite_delegation``); from the op
+    profile when the log names no delegate."""
+    verdicts = delegate_verdicts(lines)
+    if not verdicts:
+        found = _delegation_from_ops(ops)
+        return found, [found] if found else []
+    head = primary(verdicts)
+    if head["status"] is None and ops and len(verdicts) == 1:
+        head["status"] = _delegation_from_ops(ops)["status"]
+    return head, verdicts
 
 
 def _delegation_from_ops(ops: list[dict]) -> dict | None:
@@ -243,7 +177,7 @@ def _delegation_from_ops(ops: list[dict]) -> dict | None:
             name = delegated[0]["node_type"]
     return {"delegate": name, "kernel": None, "nodes_total": len(ops),
             "nodes_delegated": len(delegated), "kernels": None, "status": status,
-            "source": "op_profile"}
+            "applied_by": None, "source": "op_profile"}
 
 
 def _error(lines) -> tuple[str | None, bool]:
@@ -296,9 +230,10 @@ def parse_benchmark_model(text: str) -> dict:
     ops = parse_op_profile([line for _, line in lines])
     if ops:
         out["ops"] = ops
-    delegation = _delegation(lines, ops)
+    delegation, delegates = _delegation(lines, ops)
     if delegation:
-        out["delegation"] = delegation
+        out["delegation"] = {k: v for k, v in delegation.items() if k != "applied_by"}
+        out["delegates"] = delegates
 
     accel = _first_match(lines, _ACCELERATORS) or _first_match(lines, _MUST_BE_ONE_OF)
     if accel is not None:

@@ -54,6 +54,14 @@ def _tflite_lines(r: dict) -> list[str]:
                  if d.get("nodes_delegated") is not None else "")
         lines.append(f"delegation: {d.get('delegate')} {d.get('status') or 'unknown'}{nodes}"
                      f" (from {d.get('source')})")
+    if len(delegates := r.get("delegates") or []) > 1:
+        for i, d in enumerate(delegates, 1):
+            nodes = (f" {_fmt(d['nodes_delegated'])}/{_fmt(d['nodes_total'])} nodes"
+                     if d.get("nodes_delegated") is not None else "")
+            by = {"tool": ", applied for its flag",
+                  "runtime default": ", the runtime's default"}.get(d.get("applied_by"), "")
+            lines.append(f"  delegate {i}: {d.get('delegate')} {d.get('status') or 'unknown'}"
+                         f"{nodes}{by}")
     if ops := r.get("ops"):
         lines.append(f"op profile: {len(ops)} rows, {sum(op['delegated'] for op in ops)} "
                      "delegated")

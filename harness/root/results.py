@@ -5,6 +5,13 @@ Schema history (bump ``SCHEMA_VERSION`` and note the change here):
 * 1 (0.1.0): first version. One JSON object per job; units in the field names; per-iteration
   samples in ``samples/<n>-<slug>.json`` beside the records, named by ``samples_path``.
 
+Optional fields added within version 1 (older records lack them; readers must not need them):
+
+* ``delegation.delegates``: one verdict per delegate the tool or the runtime applied, in the
+  order applied (``delegate``, ``kernel``, ``nodes_total``, ``nodes_delegated``, ``kernels``,
+  ``status``, ``applied_by``); the rest of ``delegation`` is the verdict of the backend's own
+  delegate.
+
 A run folder::
 
     RUN_DIR/results.jsonl     one record per job, appended as each job ends
