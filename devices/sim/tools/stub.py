@@ -1,8 +1,9 @@
 """Stand-in binaries for a SIMULATED phone: a minimal, valid ELF header plus a marker.
 
-When the user has no real ``benchmark_model`` / ``onnxruntime_perf_test`` build, the harness pushes
-``stub_binary(tool)`` to a simulated phone. The phone runs its emulated tool for a file that has the
-tool's name AND is an ELF for one of the phone's ABIs (``ro.product.cpu.abilist``); any other ELF is
+The simulated phone has such stand-ins installed where the real tools are installed
+(``devices/sim/preinstalled.py``), so the harness finds and runs them as it would on a real
+phone; a user may also push one. The phone runs its emulated tool for a file that has the tool's
+name AND is an ELF for one of the phone's ABIs (``ro.product.cpu.abilist``); any other ELF is
 refused the way mksh refuses it. A stub never runs on a real phone (it has no program headers).
 
 Layout: the ELF file header (64 bytes for ELFCLASS64, 52 for ELFCLASS32; little-endian,
