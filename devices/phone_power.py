@@ -293,7 +293,7 @@ def power_summary(samples: Samples, status: str | None, idle_window: tuple[float
                   active_window: tuple[float | None, float | None],
                   iterations: int | None = None, measured_s: float | None = None) -> dict:
     """Calibrate on the idle window, then idle and active power (mW), the gauge lag and,
-    given the work done, energy per inference (harness.energy). Raises ValueError with the
+    given the work done, energy per inference (npubench.energy). Raises ValueError with the
     reason power cannot be given."""
     (i0, i1), (a0, a1) = idle_window, active_window
     if a0 is None or a1 is None or a1 <= a0:

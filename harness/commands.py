@@ -1,4 +1,4 @@
-"""The CLI's commands. Each returns an exit code (see harness/cli.py)."""
+"""The CLI's commands. Each returns an exit code (``npubench.errors`` holds them)."""
 
 from __future__ import annotations
 

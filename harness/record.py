@@ -1,4 +1,4 @@
-"""Turn a job and what its worker returned into one schema-v1 record (see harness/results.py)."""
+"""Turn a job and what its worker returned into one schema-v1 record (see ``npubench.results``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Result records -> one flat pandas DataFrame, one row per record. Pure: no file I/O.
 
-Records are schema v1 dicts (``harness.results``). Unknown fields are ignored and missing
+Records are schema v1 dicts (``npubench.results``). Unknown fields are ignored and missing
 optional ones become NA, so records from later harness versions (LLM fields, tools, delegation)
 still load. Phone records add ``delegation``, ``accuracy``, ``thermal``, ``tool`` rounds,
 ``iterations``, ``telemetry`` and ``preconditions``; LLM records add top-level medians

@@ -1,6 +1,6 @@
 """A hand-made run folder for trying the report and for the report's tests.
 
-The records follow schema v1 (``harness.results``) but their numbers are invented; the run is
+The records follow schema v1 (``npubench.results``) but their numbers are invented; the run is
 labelled ``suite: demo``. Test fixtures only: never shipped, never presented as measurements.
 """
 

@@ -1,4 +1,4 @@
-"""harness.energy: worked examples with literal numbers."""
+"""npubench.energy: worked examples with literal numbers."""
 
 import pytest
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -21,9 +22,15 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # from a copy: pip builds in the source folder, and a build/ left there (with files since
+    # removed from the checkout) would go into the next wheel
+    source = tmp_path_factory.mktemp("source") / "npubench"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".tox", "build", "dist", "runs", "*.egg-info", "__pycache__",
+        ".pytest_cache", ".ruff_cache"))
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps",
-         "--wheel-dir", str(out), str(ROOT)],
+         "--wheel-dir", str(out), str(source)],
         capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
     (path,) = out.glob("npubench-*.whl")
