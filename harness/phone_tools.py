@@ -111,8 +111,11 @@ def missing_tool_hint(name: str) -> str:
     if name == "llama-bench":
         return LLAMA_BENCH_HINT
     places = " or ".join(TOOL_PLACES.get(name, ()))
-    return (f"pass --tool {name}=PATH to an Android build (`npubench tools fetch` downloads "
-            f"benchmark_model), or install it on the phone ({places} or on its PATH)")
+    where = {"benchmark_model": " (`npubench tools fetch` downloads TFLite's prebuilt one)",
+             "onnxruntime_perf_test": " (it has no prebuilt: build.sh --android from an ONNX "
+                                      "Runtime release tag)"}
+    return (f"pass --tool {name}=PATH to an Android build{where.get(name, '')}, or install it "
+            f"on the phone ({places} or on its PATH)")
 
 
 def qnn_libs(device, tools: ToolConfig) -> str:

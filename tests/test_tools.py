@@ -72,3 +72,14 @@ def test_tools_fetch_cli_offline_exits_3(tmp_path):
                             capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 3
     assert "could not download benchmark_model" in result.stderr
+
+
+def test_a_missing_phone_tool_hint_says_where_to_get_it_and_where_to_put_it():
+    from npubench.harness.phone_tools import missing_tool_hint
+
+    tflite = missing_tool_hint("benchmark_model")
+    assert "npubench tools fetch" in tflite and "/data/local/tmp/benchmark_model" in tflite
+    ort = missing_tool_hint("onnxruntime_perf_test")
+    assert "npubench tools fetch" not in ort and "no prebuilt" in ort
+    assert "--tool onnxruntime_perf_test=PATH" in ort
+    assert "/data/local/tmp/onnxruntime_perf_test" in ort
