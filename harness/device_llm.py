@@ -28,6 +28,7 @@ from npubench.harness.device_job import (
     telemetry_fields,
 )
 from npubench.harness.llm_job import llm_summary
+from npubench.harness.parsers.llama_bench import devices_in_use
 from npubench.harness.settings import MeasureSettings
 from npubench.harness.tools import ToolConfig
 
@@ -43,6 +44,10 @@ DELEGATION_SOURCE = (
     "is an error, so a run that names it offloaded every layer to it; ops the device does not "
     "support still run on the CPU, which llama-bench does not report (and a real build's "
     "`backends` lists every ggml backend it was built with, not only the one in use)")
+DEVICES_SOURCE = (
+    "llama-bench's `devices` field (the -dev devices in use) with -ngl 99: every layer went to "
+    "the devices it names, none to a device it does not name (`none`: all on the CPU); ops a "
+    "device does not support still run on the CPU, which llama-bench does not report")
 GGML_CACHE_BYTES = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32,
                     "q4_1": 20 / 32, "q5_0": 22 / 32, "q5_1": 24 / 32, "iq4_nl": 18 / 32}
 """Bytes per cached value of each ``-ctk`` / ``-ctv`` type (ggml block sizes)."""
@@ -72,9 +77,9 @@ def run_llm(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobO
     delegation = delegation_block(probe["tests"][0], probe_inv, job.backend)
     if options.require_npu and probe_inv.accelerator == "npu" and delegation["fallback"]:
         raise DelegateFailed(phone.device.spec, f"{job.backend.base}: llama-bench ran on "
-                             f"{delegation['backends']}, not on the NPU "
-                             f"({cmds.llama_expected_backend(job.backend)}), and --require-npu "
-                             "was given")
+                             f"{delegation['ran_on']} (its `{delegation['placement_from']}` "
+                             f"field), not on the NPU ({delegation['expected_on']}), and "
+                             "--require-npu was given")
     prefill_inv, decode_inv = invocation(n_prompt, 0, reps), invocation(0, n_gen, reps)
     with phone.measurement() as telemetry:
         # both runs after the cooldown, and sampled (the peak memory is the prefill's); the
@@ -104,7 +109,8 @@ def run_llm(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobO
         "runtime_details": {
             "command": decode_inv.args, "prefill_command": prefill_inv.args,
             "env": decode_inv.env, **phone.runtime_cpus(), "backends": tg.get("backend"),
-            "devices": extra.get("devices"), "n_gpu_layers": tg.get("n_gpu_layers"),
+            "devices": tg.get("devices") or extra.get("devices"),
+            "n_gpu_layers": tg.get("n_gpu_layers"),
             "n_threads": tg.get("n_threads"), "model_type": tg.get("model_type"),
             "cpu_info": extra.get("cpu_info"), "gpu_info": extra.get("gpu_info"),
             "type_k": extra.get("type_k"), "type_v": extra.get("type_v")},
@@ -288,20 +294,31 @@ def model_sizes(test: dict, info, tokens: int, extra: dict) -> dict[str, int | N
 
 
 def delegation_block(test: dict, inv: cmds.ToolInvocation, backend) -> dict[str, Any]:
-    """Whether the backend's device was in use, from the ``backends`` that llama-bench names:
-    "full" when it names the expected one, "none" (a fallback) when it ran on the CPU."""
-    expected = cmds.llama_expected_backend(backend)
-    names = [b.strip() for b in str(test.get("backend") or "CPU").split(",")]
+    """Whether the backend's device was in use: from the ``devices`` llama-bench names where
+    it names them ("full" when the expected device is among them), else from its ``backends``
+    list (older builds, ``devices`` missing or ``auto``); "none" (a fallback) when it ran on
+    the CPU. ``placement_from`` says which field decided."""
+    device, expected_backend = cmds.LLAMA_DEVICES[backend.accelerator][:2]
+    devices, placement_from = devices_in_use(test)
+    if devices is not None:
+        on, ran_on = device in devices, "/".join(devices) or "CPU"
+        expected_on, source = device, DEVICES_SOURCE
+    else:
+        names = [b.strip() for b in str(test.get("backend") or "CPU").split(",")]
+        on, ran_on = expected_backend in names, test.get("backend") or "CPU"
+        expected_on, source = expected_backend, DELEGATION_SOURCE
     if inv.delegate is None:
         status, fallback = "none", False
-    elif expected in names:
+    elif on:
         status, fallback = "full", False
     else:
         status, fallback = "none", True
     return {"delegate": inv.delegate, "nodes_total": None, "nodes_delegated": None,
             "kernels": None, "status": status, "fallback": fallback,
             "expected": inv.accelerator, "backends": test.get("backend"),
-            "n_gpu_layers": test.get("n_gpu_layers"), "source": DELEGATION_SOURCE}
+            "devices": test.get("devices"), "ran_on": ran_on, "expected_on": expected_on,
+            "placement_from": placement_from, "n_gpu_layers": test.get("n_gpu_layers"),
+            "source": source}
 
 
 def energy_per_token(tele: dict) -> tuple[float | None, str | None]:

@@ -19,6 +19,7 @@ from npubench.harness.backends import BackendSpec
 from npubench.harness.device_job import DelegateFailed, DeviceJobOptions, phone_backends
 from npubench.harness.device_llm import (
     DELEGATION_SOURCE,
+    DEVICES_SOURCE,
     check,
     delegation_block,
     energy_per_token,
@@ -167,6 +168,28 @@ def test_delegation_from_the_backends_llama_bench_names():
     assert (on_cpu["status"], on_cpu["fallback"]) == ("none", True)
     cpu = cmds.llama_bench("m", CPU, threads=4, n_prompt=8, n_gen=4, repetitions=1)
     assert delegation_block({"backend": "CPU"}, cpu, CPU)["fallback"] is False
+
+
+def test_delegation_from_the_devices_llama_bench_names():
+    """A real build's `backends` lists every backend it has ("OpenCL,HTP" on Snapdragon), so
+    only `devices` tells a run on the Hexagon NPU from one on the CPU or the GPU."""
+    htp = cmds.llama_bench("m", HTP, threads=4, n_prompt=8, n_gen=4, repetitions=1)
+    test = {"backend": "OpenCL,HTP", "n_gpu_layers": 99}
+    on_npu = delegation_block({**test, "devices": "HTP0"}, htp, HTP)
+    assert (on_npu["status"], on_npu["fallback"], on_npu["ran_on"]) == ("full", False, "HTP0")
+    assert (on_npu["placement_from"], on_npu["source"]) == ("devices", DEVICES_SOURCE)
+    assert on_npu["expected_on"] == "HTP0" and on_npu["backends"] == "OpenCL,HTP"
+    for devices, ran_on in (("none", "CPU"), ("GPUOpenCL", "GPUOpenCL")):
+        block = delegation_block({**test, "devices": devices}, htp, HTP)
+        assert (block["status"], block["fallback"], block["ran_on"]) == ("none", True, ran_on)
+        assert block["placement_from"] == "devices"
+    # `auto` or no field: the build's list is all there is, and the record says so
+    auto = delegation_block({**test, "devices": "auto"}, htp, HTP)
+    assert (auto["status"], auto["placement_from"], auto["source"]) == (
+        "full", "backends", DELEGATION_SOURCE)
+    cpu = cmds.llama_bench("m", CPU, threads=4, n_prompt=8, n_gen=4, repetitions=1)
+    on_cpu = delegation_block({**test, "devices": "none", "n_gpu_layers": 0}, cpu, CPU)
+    assert (on_cpu["status"], on_cpu["fallback"], on_cpu["ran_on"]) == ("none", False, "CPU")
 
 
 def test_failures_say_what_llama_bench_said():
@@ -319,6 +342,9 @@ def test_llm_jobs_on_a_simulated_snapdragon(android, tiny_gguf, tmp_path):
     cpu, htp = records
     assert cpu["delegation"]["fallback"] is False and cpu["delegation"]["delegate"] is None
     assert (htp["delegation"]["status"], htp["delegation"]["backends"]) == ("full", "HTP")
+    assert (htp["delegation"]["ran_on"], htp["delegation"]["placement_from"]) == ("HTP0",
+                                                                                "devices")
+    assert cpu["delegation"]["ran_on"] == "CPU" and cpu["backend"]["details"]["devices"] == "none"
     env = htp["backend"]["details"]["env"]
     assert env["LD_LIBRARY_PATH"] == env["ADSP_LIBRARY_PATH"]
     assert "-dev" in htp["backend"]["details"]["command"]

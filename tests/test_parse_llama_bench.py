@@ -5,7 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from npubench.harness.parsers.llama_bench import KEYS, format_test_name, parse_llama_bench
+from npubench.harness.parsers.llama_bench import (
+    KEYS,
+    devices_in_use,
+    format_test_name,
+    parse_llama_bench,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tool-output"
 
@@ -20,6 +25,7 @@ def test_json_readme():
     (t,) = r["tests"]
     assert t == {"test": "pp512", "n_prompt": 512, "n_gen": 0, "n_depth": 0,
                  "tokens_per_s": 7100.002165, "tokens_per_s_std": 140.34152, "backend": "CUDA",
+                 "devices": "auto",
                  "model_size_bytes": 4677120000, "model_params": 7615616512,
                  "samples_ns": [74601900, 71632900, 71745200, 71952700, 70745500],
                  "samples_ts": [6863.1, 7147.55, 7136.37, 7115.79, 7237.21], "n_threads": 8,
@@ -119,3 +125,39 @@ def test_format_test_name():
 def test_empty_and_unrelated_text():
     assert parse_llama_bench("") == {}
     assert parse_llama_bench("[1, 2, 3]\n{\"a\": 1}\n| a | b |\n") == {}
+
+
+# --- the devices a test ran on (llama-bench's ``devices`` field) -------------------------------
+
+def snapdragon_jsonl(**fields) -> str:
+    """The first line of the JSONL fixture, as a Snapdragon build (OpenCL and Hexagon
+    backends) prints it, with ``fields`` changed."""
+    line = (FIXTURES / "synthetic_llama_bench.jsonl").read_text().splitlines()[1]
+    return json.dumps({**json.loads(line), "backends": "OpenCL,HTP", **fields}) + "\n"
+
+
+@pytest.mark.parametrize("fields, devices, source", [
+    ({"devices": "HTP0"}, ["HTP0"], "devices"),
+    ({"devices": "HTP0/GPUOpenCL"}, ["HTP0", "GPUOpenCL"], "devices"),
+    ({"devices": "none", "n_gpu_layers": 0}, [], "devices"),
+    ({"devices": "HTP0", "n_gpu_layers": 0}, [], "devices"),  # -ngl 0 offloads nothing
+    ({"devices": "auto"}, None, "backends"),  # llama.cpp chose: only `backends` is left
+    ({}, None, "backends"),  # a build older than the field
+])
+def test_devices_in_use(fields, devices, source):
+    (t,) = parse_llama_bench(snapdragon_jsonl(**fields))["tests"]
+    assert t["backend"] == "OpenCL,HTP"  # the build's list, whatever ran
+    assert t["devices"] == fields.get("devices")
+    assert devices_in_use(t) == (devices, source)
+
+
+def test_devices_from_the_markdown_dev_column():
+    text = ("| model | size | params | backend | ngl | dev | test | t/s |\n"
+            "| --- | ---: | ---: | --- | --: | --- | ---: | ---: |\n"
+            "| llama 1B Q4_0 | 729.75 MiB | 1.24 B | OpenCL,HTP | 99 | HTP0 | tg64 | "
+            "51.54 ± 1.13 |\n")
+    (t,) = parse_llama_bench(text)["tests"]
+    assert (t["devices"], t["n_gpu_layers"]) == ("HTP0", 99)
+    assert devices_in_use(t) == (["HTP0"], "devices")
+    (old,) = parsed("llama_bench_snapdragon_htp_md.txt")["tests"][:1]
+    assert old["devices"] is None and devices_in_use(old) == (None, "backends")

@@ -88,8 +88,9 @@ def _ort_lines(r: dict) -> list[str]:
 def _llama_lines(r: dict) -> list[str]:
     lines = [f"format: {r.get('format')}"]
     for t in r.get("tests", []):
+        dev = f" (dev {t['devices']})" if t.get("devices") else ""
         lines.append(f"{t.get('test') or '?':>16}  {_fmt(t.get('tokens_per_s'))} ± "
-                     f"{_fmt(t.get('tokens_per_s_std'))} t/s  {t.get('backend') or ''}  "
+                     f"{_fmt(t.get('tokens_per_s_std'))} t/s  {t.get('backend') or ''}{dev}  "
                      f"{t.get('model_type') or ''}".rstrip())
     return lines
 

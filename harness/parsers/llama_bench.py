@@ -26,8 +26,11 @@ _PARAM_UNITS = {None: 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
 # Old builds had one boolean per backend instead of "backends".
 _OLD_BACKEND_FLAGS = ("cuda", "vulkan", "kompute", "metal", "sycl", "opencl", "gpu_blas", "blas")
 KEYS = ("test", "n_prompt", "n_gen", "n_depth", "tokens_per_s", "tokens_per_s_std", "backend",
-        "model_size_bytes", "model_params", "samples_ns", "samples_ts", "n_threads",
+        "devices", "model_size_bytes", "model_params", "samples_ns", "samples_ts", "n_threads",
         "n_gpu_layers", "model_type", "build_commit", "build_number")
+"""``backend`` is the build's list of ggml backends (``backends``: every one it was built with,
+not only the one in use); ``devices`` the devices the test ran on (``-dev``), see
+``devices_in_use``."""
 
 
 def _int(value) -> int | None:
@@ -42,6 +45,11 @@ def _float(value) -> float | None:
         return float(value) if value not in (None, "") and not isinstance(value, bool) else None
     except (TypeError, ValueError):
         return None
+
+
+def _text(value) -> str | None:
+    text = "" if value is None else str(value).strip()
+    return text or None
 
 
 def _samples(value, kind) -> list | None:
@@ -74,6 +82,7 @@ def _from_record(rec: dict) -> dict:
     return {"test": format_test_name(n_prompt, n_gen, n_depth), "n_prompt": n_prompt,
             "n_gen": n_gen, "n_depth": n_depth, "tokens_per_s": _float(rec.get("avg_ts")),
             "tokens_per_s_std": _float(rec.get("stddev_ts")), "backend": backend,
+            "devices": _text(rec.get("devices")),
             "model_size_bytes": _int(rec.get("model_size")),
             "model_params": _int(rec.get("model_n_params")),
             "samples_ns": _samples(rec.get("samples_ns"), _int),
@@ -168,6 +177,7 @@ def _from_row(row: dict) -> dict:
     out.update(test=name or None, n_prompt=n_prompt, n_gen=n_gen, n_depth=n_depth,
                tokens_per_s=mean, tokens_per_s_std=_float(ts.group(2)) if ts else None,
                backend=row.get("backend") or None, model_type=row.get("model") or None,
+               devices=row.get("dev") or row.get("devices") or None,
                model_size_bytes=_int(float(size.group(1)) * _SIZE_UNITS[size.group(2)] + 0.5)
                if size else None,
                model_params=_int(float(params.group(1)) * _PARAM_UNITS[params.group(2)] + 0.5)
@@ -175,6 +185,24 @@ def _from_row(row: dict) -> dict:
                n_threads=_int(row.get("threads")),
                n_gpu_layers=_int(row.get("ngl", row.get("n_gpu_layers"))))
     return out
+
+
+def devices_in_use(test: dict) -> tuple[list[str] | None, str]:
+    """The ggml devices a test offloaded its layers to, and which field said so.
+
+    llama-bench's ``devices`` field is its ``-dev`` list as resolved (``devices_to_string`` in
+    llama-bench.cpp): device names joined by ``/`` (``HTP0``, ``GPUOpenCL``), ``none`` for no
+    device (all on the CPU), ``auto`` when llama.cpp chose by itself; a device it does not find
+    is an error, so a named one is the one in use. With ``n_gpu_layers`` 0 nothing is
+    offloaded. ``(["HTP0"], "devices")``, ``([], "devices")`` for the CPU only, or ``(None,
+    "backends")`` when the field is missing (older builds, a Markdown table without ``dev``)
+    or ``auto``: then only the build's ``backends`` list is left to go by."""
+    value = test.get("devices")
+    if not value or value == "auto":
+        return None, "backends"
+    if value == "none" or test.get("n_gpu_layers") == 0:
+        return [], "devices"
+    return [d.strip() for d in value.split("/") if d.strip()], "devices"
 
 
 def parse_llama_bench(text: str) -> dict:

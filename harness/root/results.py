@@ -11,6 +11,9 @@ Optional fields added within version 1 (older records lack them; readers must no
   order applied (``delegate``, ``kernel``, ``nodes_total``, ``nodes_delegated``, ``kernels``,
   ``status``, ``applied_by``); the rest of ``delegation`` is the verdict of the backend's own
   delegate.
+* LLM jobs on a phone, ``delegation``: ``devices`` (llama-bench's ``devices`` field), ``ran_on``,
+  ``expected_on`` and ``placement_from`` (``devices``, or ``backends`` where the build does not
+  name its devices).
 
 A run folder::
 
