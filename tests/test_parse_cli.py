@@ -74,6 +74,19 @@ def test_llama_summary(capsys):
     assert "pp128  169.42 ± 1.75 t/s  HTP" in out
 
 
+def test_headerless_llama_table(tmp_path, capsys):
+    table = (FIXTURES / "synthetic_llama_bench_old_md.txt").read_text().splitlines()[2:]
+    body = tmp_path / "pasted.md"
+    body.write_text("\n".join(table) + "\n")
+    out = run("llama-bench", body, False, capsys)
+    assert "header row missing: columns read as llama-bench's default set (model | size | " \
+        "params | backend | ngl | test | t/s)" in out
+    assert "pp512  2368.8 ± 93.24 t/s  CUDA" in out
+    snapdragon = (FIXTURES / "llama_bench_snapdragon_htp_md.txt").read_text().splitlines()[2:]
+    body.write_text("\n".join(snapdragon) + "\n")
+    assert run("llama-bench", body, False, capsys).strip() == "llama-bench: nothing recognised"
+
+
 def test_stdin(capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO("Runs:3\n"))
     out = json.loads(run("onnxruntime_perf_test", "-", True, capsys))

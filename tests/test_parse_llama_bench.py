@@ -161,3 +161,54 @@ def test_devices_from_the_markdown_dev_column():
     assert devices_in_use(t) == (["HTP0"], "devices")
     (old,) = parsed("llama_bench_snapdragon_htp_md.txt")["tests"][:1]
     assert old["devices"] is None and devices_in_use(old) == (None, "backends")
+
+
+# --- a Markdown table pasted without its header row ---------------------------------------------
+
+def without_header(name: str) -> str:
+    """A fixture's Markdown table with its header and separator lines removed."""
+    lines = (FIXTURES / name).read_text(encoding="utf-8").splitlines(keepends=True)
+    table = [i for i, line in enumerate(lines) if line.startswith("|")]
+    return "".join(line for i, line in enumerate(lines) if i not in table[:2])
+
+
+def test_headerless_default_table_of_a_gpu_build():
+    text = without_header("synthetic_llama_bench_old_md.txt")  # the README's sample table
+    assert "t/s" not in text
+    r = parse_llama_bench(text)
+    assert r["columns_assumed"] == ["model", "size", "params", "backend", "ngl", "test", "t/s"]
+    assert [(t["test"], t["tokens_per_s"], t["tokens_per_s_std"], t["n_gpu_layers"])
+            for t in r["tests"]] == [("pp512", 2368.8, 93.24, 99), ("tg128", 131.42, 0.59, 99)]
+    (with_header,) = [parsed("synthetic_llama_bench_old_md.txt")]
+    assert r["tests"] == with_header["tests"] and "columns_assumed" not in with_header
+
+
+def test_headerless_default_table_of_a_cpu_build():
+    r = parse_llama_bench(without_header("llama_bench_readme_threads_md.txt"))
+    assert r["columns_assumed"][4] == "threads"
+    assert [(t["test"], t["n_threads"], t["n_gpu_layers"]) for t in r["tests"][:3]] == [
+        ("pp64", 1, None), ("tg16", 1, None), ("pp64", 2, None)]
+    assert r["tests"][-1]["tokens_per_s"] == 16.41
+    assert r["tests"] == parsed("llama_bench_readme_threads_md.txt")["tests"]
+
+
+def test_headerless_table_after_log_lines_with_depth_tests():
+    r = parse_llama_bench(without_header("synthetic_llama_bench_depth_md.txt"))
+    assert [t["test"] for t in r["tests"]] == ["pp512", "pp512+tg128", "tg128 @ d512"]
+    assert r["tests"][0]["build_commit"] == "8cf427ff"
+
+
+def test_headerless_table_with_other_columns_is_not_read():
+    """The Snapdragon table has ngl, threads, n_batch and mmap between backend and test: ten
+    columns, not a default set, so nothing says which number is which."""
+    text = without_header("llama_bench_snapdragon_htp_md.txt")
+    assert text.count("|") == 2 * 11 and parse_llama_bench(text) == {}
+
+
+@pytest.mark.parametrize("row", [
+    "| a | b | c | d | e | f | g |",  # seven columns, but not llama-bench's cells
+    "| llama 7B | 3.56 GiB | 6.74 B | CUDA | 99 | warmup | 131.42 ± 0.59 |",  # no such test
+    "| llama 7B | big | 6.74 B | CUDA | 99 | tg128 | 131.42 ± 0.59 |",
+])
+def test_headerless_rows_that_do_not_read_as_llama_bench(row):
+    assert parse_llama_bench(row + "\n") == {}

@@ -87,6 +87,9 @@ def _ort_lines(r: dict) -> list[str]:
 
 def _llama_lines(r: dict) -> list[str]:
     lines = [f"format: {r.get('format')}"]
+    if assumed := r.get("columns_assumed"):
+        lines.append("header row missing: columns read as llama-bench's default set "
+                     f"({' | '.join(assumed)})")
     for t in r.get("tests", []):
         dev = f" (dev {t['devices']})" if t.get("devices") else ""
         lines.append(f"{t.get('test') or '?':>16}  {_fmt(t.get('tokens_per_s'))} ± "

@@ -2,8 +2,9 @@
 
 Pure: text in, plain dict out, never raises on odd text. The format is detected: a JSON array
 (``-o json``), JSON lines (``-o jsonl``), CSV (``-o csv``) or the Markdown table (``-o md``, the
-default). Fields are read by name, never by position (DEVICE_TOOLS.md §3.2). Log lines mixed in
-from stderr are skipped.
+default). Fields are read by name, never by position (DEVICE_TOOLS.md §3.2), with one exception:
+a Markdown table pasted without its header row is read by llama-bench's default columns where
+its rows have exactly those (``default_columns``). Log lines mixed in from stderr are skipped.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ _PARAMS = re.compile(rf"({NUM})\s*([KMBT])?\b")
 _TEST = re.compile(r"^(?:pp(\d{1,18}))?\+?(?:tg(\d{1,18}))?(?:\s*@\s*d(\d{1,18}))?$")
 _BUILD = re.compile(r"^build:\s*(\w+)(?:\s*\((\d+)\))?")
 _SEPARATOR = re.compile(r"^:?-+:?$")
+_SIZE_CELL = re.compile(rf"^{NUM}\s*(?:B|KiB|MiB|GiB|TiB)$")
+_PARAMS_CELL = re.compile(rf"^{NUM}\s*[KMBT]?$")
+_TS_CELL = re.compile(rf"^{NUM}(?:\s*(?:±|\+/-|\+-|Â±)\s*{NUM})?$")
 _ERROR = re.compile(r"(?i)^(?:\w+: )?error\b|failed to (?:load|create|initiali[sz]e)")
 _SIZE_UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
                "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
@@ -141,8 +145,10 @@ def _cells(line: str) -> list[str]:
     return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
-def _markdown(lines: list[str]) -> list[dict]:
-    header, tests, build = None, [], (None, None)
+def _markdown(lines: list[str]) -> tuple[list[dict], list[str] | None]:
+    """The Markdown table's tests, and the columns assumed when its header row is missing
+    (``default_columns``; None when the table had its header)."""
+    header, assumed, tests, build = None, None, [], (None, None)
     for line in lines:
         if m := _BUILD.match(line.strip()):
             build = (m.group(1), _int(m.group(2)))
@@ -152,13 +158,38 @@ def _markdown(lines: list[str]) -> list[dict]:
         if header is None:
             if "t/s" in cells and "test" in cells:
                 header = cells
-            continue
+                continue
+            if all(_SEPARATOR.match(c) for c in cells):
+                continue
+            header = assumed = default_columns(cells)
+            if header is None:
+                continue
         if all(_SEPARATOR.match(c) for c in cells) or len(cells) != len(header):
             continue
         tests.append(_from_row(dict(zip(header, cells, strict=True))))
     for test in tests:
         test["build_commit"], test["build_number"] = build
-    return tests
+    return tests, assumed
+
+
+def default_columns(cells: list[str]) -> list[str] | None:
+    """The columns of a header-less Markdown row, where its column count is that of
+    llama-bench's default set and its cells read as such; None otherwise.
+
+    ``markdown_printer::print_header`` (llama-bench.cpp) always prints model, size, params and
+    backend first and test, t/s last; between them, with every other parameter at its default,
+    ``ngl`` alone for a GPU-like build, or ``threads`` alone where the build's backend names
+    CPU, BLAS or ZenDNN. Any other column count has columns no row can name, so it is not read.
+    """
+    if len(cells) != 7:
+        return None
+    model, size, params, backend, _, test, ts = cells
+    test = re.sub(r"\b(pp|tg)\s+(\d+)", r"\1\2", test)
+    if not (model and backend and _SIZE_CELL.match(size) and _PARAMS_CELL.match(params)
+            and test and _TEST.match(test) and _TS_CELL.match(ts)):
+        return None
+    on_cpu = any(word in backend for word in ("CPU", "BLAS", "ZenDNN"))
+    return ["model", "size", "params", "backend", "threads" if on_cpu else "ngl", "test", "t/s"]
 
 
 def _from_row(row: dict) -> dict:
@@ -206,7 +237,9 @@ def devices_in_use(test: dict) -> tuple[list[str] | None, str]:
 
 
 def parse_llama_bench(text: str) -> dict:
-    """``{"format", "tests", "failed"[, "error"]}``; ``{}`` when nothing is recognised.
+    """``{"format", "tests", "failed"[, "error"][, "columns_assumed"]}``; ``{}`` when nothing
+    is recognised. ``columns_assumed``: a Markdown table pasted without its header row, read
+    with llama-bench's default columns (``default_columns``).
 
     ``failed`` is true when an error line was printed and no result came out."""
     text = text or ""
@@ -220,8 +253,12 @@ def parse_llama_bench(text: str) -> dict:
         records, fmt = _csv(lines), "csv"
     if records:
         out = {"format": fmt, "tests": [_from_record(r) for r in records]}
-    elif tests := _markdown(lines):
-        out = {"format": "md", "tests": tests}
+    else:
+        tests, assumed = _markdown(lines)
+        if tests:
+            out = {"format": "md", "tests": tests}
+            if assumed:
+                out["columns_assumed"] = assumed
     error = next((line.strip() for line in lines if _ERROR.search(line.strip())), None)
     if error:
         out["error"] = error
