@@ -21,14 +21,14 @@ def npubench(*args: str, env: dict | None = None, timeout: float = 300):
                           text=True, timeout=timeout, env=env)
 
 
-def test_help_imports_no_heavy_library():
-    probe = ("import sys\nfrom harness.cli import main\ntry:\n    main(['--help'])\n"
+def test_help_imports_no_heavy_library(tmp_path):
+    probe = ("import sys\nfrom npubench.harness.cli import main\ntry:\n    main(['--help'])\n"
              "except SystemExit:\n    pass\n"
              "heavy = ['numpy', 'scipy', 'pandas', 'matplotlib', 'onnxruntime', 'onnx',\n"
              "         'ai_edge_litert', 'tflite_runtime', 'rich', 'yaml']\n"
              "print([m for m in heavy if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, cwd=tmp_path).stdout  # the installed package, not ./harness
     assert out.strip().splitlines()[-1] == "[]"
 
 
