@@ -43,8 +43,10 @@ def run_host_job(job: dict[str, Any]) -> dict[str, Any]:
     tele_summary = None
     if tele is not None:
         tele_summary = {**tele.summary(), "idle_mw": idle_mw}
-    peak_mb, source = _peak_memory_mb()
+    peak_mb, source = _peak_memory_mb()  # before the precision check opens the model again
+    precision = _precision(Path(job["model_path"]), backend, session)
     return {
+        **({"precision": precision} if precision is not None else {}),
         "status": "ok",
         "error": None,
         "validity": m.validity,
@@ -74,6 +76,16 @@ def run_host_job(job: dict[str, Any]) -> dict[str, Any]:
             "telemetry": tele.samples if tele is not None else [],
         },
     }
+
+
+def _precision(model_path: Path, backend, session) -> dict[str, Any] | None:
+    """For ONNX Runtime, at which precision an fp16 model ran (``runners.ort.precision_facts``);
+    None for other runtimes and models without float16."""
+    if backend.runtime != "ort":
+        return None
+    from npubench.harness.runners.ort import precision_facts
+
+    return precision_facts(model_path, list(session.details.get("providers") or []))
 
 
 def _telemetry(job: dict[str, Any]):

@@ -56,6 +56,8 @@ def finish_record(record: dict[str, Any], result: dict[str, Any]) -> dict[str, A
         record["memory_missing_reason"] = result.get("memory_missing_reason") or \
             "the tool's peak memory was not seen"
     record["delegation"] = result.get("delegation")
+    if "precision" in result:  # an fp16 model on ONNX Runtime: what precision ran
+        record["precision"] = result["precision"]
     for key in LLM_KEYS:  # an LLM job's figures (host decode loop or llama-bench)
         if key in result:
             record[key] = result[key]

@@ -176,6 +176,21 @@ def delegate_lines(delegates: Any) -> list[str]:
     return out
 
 
+def precision_line(model: Any, executed: Any, at_fp32: Any, total: Any) -> str | None:
+    """A few words under the backend of an fp16 model: ``fp16 model: fp32 on CPU``,
+    ``fp16 model: fp32 for 3/5 nodes``, ``fp16 model: ran as stored``; None without a model
+    precision."""
+    if not model:
+        return None
+    if not executed:
+        return f"{model} model: executed precision not inspected"
+    if is_number(at_fp32) and is_number(total) and at_fp32 > 0:
+        if at_fp32 >= total:
+            return f"{model} model: fp32 on CPU"
+        return f"{model} model: fp32 for {int(at_fp32)}/{int(total)} nodes"
+    return f"{model} model: ran as stored"
+
+
 def delegation_cell(present: bool, *, delegate: Any, status: Any, delegated: Any, total: Any,
                     kernels: Any, expected: Any, fallback: Any, delegates: Any = None) -> Cell:
     """How much of the graph the delegate took, with a ``CPU fallback`` badge; where several

@@ -163,8 +163,7 @@ def summary_rows(
                 "cells": [
                     Cell(row["workload"] or DASH, sort=row["workload"] or "",
                          title=_workload_title(row)),
-                    Cell(row["backend"] or DASH, sort=row["backend"] or "",
-                         title=_library_title(row)),
+                    _backend_cell(row),
                     _device_cell(row),
                     cells.num_cell(row["median_ms"], title=_per_token(row)),
                     cells.num_cell(row["p90_ms"], title=_per_token(row)),
@@ -195,6 +194,32 @@ def _workload_title(row: dict[str, Any]) -> str:
     parts = [row["workload_format"], row["workload_precision"], row["workload_task"]]
     text = " · ".join(str(p) for p in parts if p)
     return text + (" · synthetic model" if row["workload_synthetic"] else "")
+
+
+def _backend_cell(row: dict[str, Any]) -> Cell:
+    """The backend, with a line where an fp16 model ran (partly) at fp32 on ONNX Runtime's CPU
+    provider (the record's ``precision``)."""
+    line = cells.precision_line(row["precision_model"], row["precision_executed"],
+                                row["precision_nodes_at_fp32"], row["precision_nodes_total"])
+    title = _library_title(row)
+    if line:
+        title = "; ".join(p for p in (title, _precision_text(row)) if p)
+    return Cell(row["backend"] or DASH, sort=row["backend"] or "", title=title,
+                lines=[line] if line else [])
+
+
+def _precision_text(r: dict[str, Any]) -> str:
+    """The record's ``precision`` in a sentence, with its provenance."""
+    if not r["precision_model"]:
+        return DASH
+    head = f"{r['precision_model']} model on {r['precision_provider'] or 'an unknown provider'}"
+    if not r["precision_executed"]:
+        return f"{head}: {r['precision_missing_reason'] or 'executed precision not recorded'}"
+    ops = r["precision_ops_at_fp32"]
+    text = f"{head}: {r['precision_executed']}"
+    if isinstance(ops, list) and ops:
+        text += f"; no fp16 kernel for {', '.join(map(str, ops))}"
+    return text + (f" (from {r['precision_source']})" if r["precision_source"] else "")
 
 
 def _library_title(row: dict[str, Any]) -> str | None:
@@ -376,6 +401,7 @@ def detail_rows(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "sampler": _sampler_text(r),
                 "cooldown": _cooldown_text(r),
                 "accuracy": _accuracy_text(r),
+                "precision": _precision_text(r),
                 "files": [p for p in (r["samples_path"], r["log_path"]) if p],
             }
         )
@@ -389,6 +415,7 @@ def detail_extra(ok: list[dict[str, Any]]) -> dict[str, bool]:
                        or cells.is_number(r["telemetry_max_gap_ms"]) for r in ok),
         "cooldown": any(r["cooldown_reached"] is not None or r["cooldown_reason"] for r in ok),
         "accuracy": any(r["has_accuracy"] for r in ok),
+        "precision": any(r["precision_model"] for r in ok),
     }
 
 

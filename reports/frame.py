@@ -3,7 +3,8 @@
 Records are schema v1 dicts (``npubench.results``). Unknown fields are ignored and missing
 optional ones become NA, so records from later harness versions (LLM fields, tools, delegation)
 still load. Phone records add ``delegation``, ``accuracy``, ``thermal``, ``tool`` rounds,
-``iterations``, ``telemetry`` and ``preconditions``; LLM records add top-level medians
+``iterations``, ``telemetry`` and ``preconditions``; ONNX Runtime host records of an fp16
+model add ``precision`` (what the CPU provider ran at fp32); LLM records add top-level medians
 (``ttft_ms``, ``prefill_tokens_per_s``, ``decode_tokens_per_s``, ``energy_mj_per_token``) and an
 ``llm`` block (token counts, model size, distributions: ``llm_*`` columns); each is optional.
 The speed-up of a backend is measured against the CPU backend of the same runtime family
@@ -76,6 +77,14 @@ _FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("delegation_kernels", ("delegation", "kernels")),
     ("delegation_expected", ("delegation", "expected")),
     ("delegation_delegates", ("delegation", "delegates")),
+    ("precision_model", ("precision", "model")),
+    ("precision_provider", ("precision", "provider")),
+    ("precision_executed", ("precision", "executed")),
+    ("precision_nodes_total", ("precision", "nodes_total")),
+    ("precision_nodes_at_fp32", ("precision", "nodes_at_fp32")),
+    ("precision_ops_at_fp32", ("precision", "ops_at_fp32")),
+    ("precision_missing_reason", ("precision", "missing_reason")),
+    ("precision_source", ("precision", "source")),
     ("thermal_hottest_zone", ("thermal", "hottest_zone")),
     ("accuracy_reference", ("accuracy", "reference")),
     ("accuracy_max_abs_error", ("accuracy", "max_abs_error")),

@@ -204,3 +204,4 @@ def test_report_shows_every_delegate(tmp_path):
     details = html.split('id="details"', 1)[1].split("</section>", 1)[0]
     assert ("delegates applied: NNAPI partial 42/61, XNNPACK partial 6/21 (runtime default)"
             in details)
+    assert "<th>Precision</th>" not in details  # no fp16 model on ONNX Runtime here

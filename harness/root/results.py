@@ -14,6 +14,10 @@ Optional fields added within version 1 (older records lack them; readers must no
 * LLM jobs on a phone, ``delegation``: ``devices`` (llama-bench's ``devices`` field), ``ran_on``,
   ``expected_on`` and ``placement_from`` (``devices``, or ``backends`` where the build does not
   name its devices).
+* ``precision`` (ONNX Runtime host jobs of a model holding float16): ``model`` (fp16 or
+  fp16+fp32), ``inputs`` and ``weights`` types, ``provider``, ``executed`` (what ran at fp32:
+  ``nodes_at_fp32`` of ``nodes_total``, ``ops_at_fp32``, ``casts_inserted``, ``source``), or
+  ``executed: null`` with ``missing_reason``.
 
 A run folder::
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -92,3 +93,50 @@ def open_ort(
             "threads": threads,
         },
     )
+
+
+CPU_PROVIDER = "CPUExecutionProvider"
+PRECISION_SOURCE = (
+    "the model's float types (onnx), and the Cast nodes ONNX Runtime {version} inserted "
+    "(InsertedPrecisionFreeCast_*) in the graph it made for CPUExecutionProvider, saved with "
+    "SessionOptions.optimized_model_filepath at ORT_DISABLE_ALL (no fusions, so each node is the "
+    "model's own)")
+
+
+def precision_facts(model_path: Path, providers: list[str]) -> dict[str, Any] | None:
+    """The ``precision`` block of an ONNX Runtime host job whose model holds float16 (None for
+    any other model): the model's precision and what the CPU provider executed. Opens the model
+    once more in a session of its own, so call it after the measurement (it allocates)."""
+    import onnx
+
+    from npubench.harness.runners import onnx_precision as facts
+
+    try:
+        model = onnx.load(str(model_path), load_external_data=False)
+    except Exception:  # the measured session loaded it: a reader's limit, not the model's
+        return None
+    kind = facts.model_precision(model)
+    if kind is None:
+        return None
+    block: dict[str, Any] = {"model": kind, **facts.float_types(model),
+                             "provider": providers[0] if providers else None}
+    if block["provider"] != CPU_PROVIDER:
+        return {**block, "executed": None, "missing_reason": "only the CPU execution "
+                f"provider's casts are inspected; {block['provider']} ran this job"}
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="npubench-ort-") as tmp:
+        saved = Path(tmp) / "optimized.onnx"
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        options.optimized_model_filepath = str(saved)
+        options.log_severity_level = 3
+        try:
+            ort.InferenceSession(str(model_path), options, providers=[CPU_PROVIDER])
+            optimized = onnx.load(str(saved), load_external_data=False)
+        except Exception as exc:  # e.g. a model past 2 GB cannot be saved in one file
+            return {**block, "executed": None, "missing_reason": "ONNX Runtime's optimized "
+                    f"graph could not be saved or read: {str(exc).strip()[:200]}"}
+    casts = facts.cpu_casts(optimized)
+    return {**block, "executed": facts.executed_text(casts), **casts,
+            "source": PRECISION_SOURCE.format(version=ort.__version__)}
