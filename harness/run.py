@@ -51,12 +51,13 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def start_run(run_dir: Path, run_id: str, host_info: dict, suite: str | None) -> RunStore:
+def start_run(run_dir: Path, run_id: str, host_info: dict, suite: str | None,
+              argv: Sequence[str] | None = None) -> RunStore:
     store = RunStore(run_dir)
     store.create({
         "run_id": run_id,
         "started_at": now_iso(),
-        "argv": sys.argv,
+        "argv": list(sys.argv if argv is None else argv),
         "harness_version": __version__,
         "host": host_info,
         "versions": library_versions(),

@@ -50,6 +50,8 @@ class RunRequest:
     cooldown_c: float = 40.0
     out: str | Path | None = None
     report: bool = True
+    argv: Sequence[str] | None = None
+    """How the run was asked for, for run.json (default: this process's command line)."""
 
 
 @dataclass
@@ -134,7 +136,7 @@ def run(request: RunRequest, listener: RunListener | None = None) -> RunResult:
         run_id = new_run_id()
         run_dir = Path(request.out) if request.out else Path("runs") / run_id
         store = start_run(run_dir, run_id, HostDevice().info().to_dict(),
-                          None if request.workloads else suite.name)
+                          None if request.workloads else suite.name, argv=request.argv)
         listener.planned(run_id, run_dir, jobs, device.info())
         outcome = execute(jobs, store, run_id, settings, on_start=listener.started,
                           on_done=listener.finished, phone=phone)

@@ -57,9 +57,13 @@ def run_suite(suite: str | None = "quick", *, device: str | None = None,
     """
     from npubench.harness.suite_run import RunRequest, run
 
+    said = {"suite": suite, "device": device, "workloads": workloads, "backends": backends,
+            "settings": settings, "out": out, "report": report, **options}
+    argv = ["npubench.run_suite(" + ", ".join(f"{k}={v!r}" for k, v in said.items()
+                                              if v is not None) + ")"]
     request = RunRequest(suite=suite, device=device, workloads=workloads or (),
                          backends=backends or (), settings=settings or {}, out=out,
-                         report=report, **options)
+                         report=report, argv=argv, **options)
     return run(request)
 
 
