@@ -303,12 +303,20 @@ def power_summary(samples: Samples, status: str | None, idle_window: tuple[float
     lag = gauge_lag_s(samples.t_s, samples.values["current_now"])
     idle_mw = power_mw(samples, cal, i0, i1)  # idle before i0 (settled) and up to i1
     active_mw = window_power_mw(samples, cal, a0, a1, lag, idle_mw)
+    return power_block(samples, idle_mw, active_mw, a1 - a0, lag, iterations, measured_s,
+                       idle_s=round(i1 - i0, 3), calibration=cal.as_dict())
+
+
+def power_block(samples: Samples, idle_mw: float, active_mw: float, active_s: float,
+                lag_s: float, iterations: int | None, measured_s: float | None,
+                **extra) -> dict:
+    """The record's ``power`` fields from the powers found: the sampler's quality, idle and
+    active power, and energy per inference where the work done is known (else the reason)."""
     quality = sampler_quality(samples.t_s)
     power = {"sample_rate_hz": quality["rate_hz"], "max_gap_ms": quality["max_gap_ms"],
              "idle_mw": round(idle_mw, 1), "active_mw": round(active_mw, 1),
-             "energy_mj_per_inference": None, "active_s": round(a1 - a0, 3),
-             "idle_s": round(i1 - i0, 3), "gauge_lag_s": round(lag, 3),
-             "calibration": cal.as_dict()}
+             "energy_mj_per_inference": None, "active_s": round(active_s, 3),
+             "gauge_lag_s": round(lag_s, 3), **extra}
     if iterations and measured_s:
         try:
             power["energy_mj_per_inference"] = round(energy_mj_per_inference(

@@ -24,11 +24,10 @@ from npubench.devices.phone_power import (
     Calibration,
     Samples,
     gauge_lag_s,
+    power_block,
     power_mw,
-    sampler_quality,
     window_power_mw,
 )
-from npubench.energy import energy_mj_per_inference
 
 MIN_INTERIOR_S = 0.5
 INTERIOR = "interior"
@@ -90,15 +89,5 @@ def job_power(samples: Samples, cal: Calibration, idle_mw: float,
         active_mw = window_power_mw(samples, cal, a0, a1, lag_s, idle_mw)
         method = (f"{WIDENED}: energy over [start, end + 2 x gauge lag] less the idle "
                   "power of the widening (the window is too short for an interior reading)")
-    quality = sampler_quality(samples.t_s)
-    power = {"sample_rate_hz": quality["rate_hz"], "max_gap_ms": quality["max_gap_ms"],
-             "idle_mw": round(idle_mw, 1), "active_mw": round(active_mw, 1),
-             "energy_mj_per_inference": None, "active_s": round(a1 - a0, 3),
-             "gauge_lag_s": round(lag_s, 3), "method": method}
-    if iterations and measured_s:
-        try:
-            power["energy_mj_per_inference"] = round(energy_mj_per_inference(
-                active_mw, idle_mw, measured_s, iterations), 4)
-        except ValueError as exc:
-            power["energy_missing_reason"] = str(exc)
-    return power
+    return power_block(samples, idle_mw, active_mw, a1 - a0, lag_s, iterations, measured_s,
+                       method=method)
