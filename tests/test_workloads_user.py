@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from tflite_models import add_model
 
 from npubench.errors import WorkloadError
 from npubench.workloads.fetch import sha256_file
@@ -15,33 +16,9 @@ from npubench.workloads.registry import resolve
 from npubench.workloads.user import check_model_file
 
 
-def _tflite_add_model(dtype: str = "fp32") -> bytes:
+def _tflite_add_model() -> bytes:
     """A valid TFLite model (y = x + c, [1,64]) written with LiteRT's flatbuffer schema."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as s
-
-    def tensor(name: str, buffer: int) -> s.TensorT:
-        t = s.TensorT()
-        t.name, t.shape, t.buffer, t.type = name, [1, 64], buffer, s.TensorType.FLOAT32
-        return t
-
-    constant = s.BufferT()
-    constant.data = np.arange(64, dtype=np.float32).view(np.uint8)
-    buffers = [s.BufferT(), s.BufferT(), constant, s.BufferT()]
-    code = s.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = s.BuiltinOperator.ADD
-    code.version = 1
-    op = s.OperatorT()
-    op.opcodeIndex, op.inputs, op.outputs = 0, [0, 1], [2]
-    op.builtinOptionsType, op.builtinOptions = s.BuiltinOptions.AddOptions, s.AddOptionsT()
-    graph = s.SubGraphT()
-    graph.tensors = [tensor("x", 1), tensor("c", 2), tensor("y", 3)]
-    graph.inputs, graph.outputs, graph.operators = [0], [2], [op]
-    model = s.ModelT()
-    model.version, model.operatorCodes, model.subgraphs, model.buffers = 3, [code], [graph], buffers
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return add_model("x", 64, output_name="y", dynamic=False)
 
 
 def test_a_user_tflite_model_resolves_and_runs(tmp_path, monkeypatch):

@@ -8,10 +8,12 @@ import numpy as np
 COLON_INPUT = "serving_default_input:0"
 
 
-def add_model(input_name: str = COLON_INPUT, width: int = 64) -> bytes:
+def add_model(input_name: str = COLON_INPUT, width: int = 64,
+              output_name: str = "StatefulPartitionedCall:0", dynamic: bool = True) -> bytes:
     """``y = x + c`` with ``x`` of shape ``[1, -1, width]`` (signature; ``[1, 1, width]``
-    until resized) and a constant ``c`` of ``width`` floats, as a TF-converted model names
-    its tensors (``serving_default_input:0``, ``StatefulPartitionedCall:0``)."""
+    until resized), or a fixed ``[1, width]`` when not ``dynamic``, and a constant ``c`` of
+    ``width`` floats; by default named as a TF-converted model names its tensors
+    (``serving_default_input:0``, ``StatefulPartitionedCall:0``)."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as s
 
@@ -31,9 +33,9 @@ def add_model(input_name: str = COLON_INPUT, width: int = 64) -> bytes:
     op.opcodeIndex, op.inputs, op.outputs = 0, [0, 1], [2]
     op.builtinOptionsType, op.builtinOptions = s.BuiltinOptions.AddOptions, s.AddOptionsT()
     graph = s.SubGraphT()
-    graph.tensors = [tensor(input_name, 1, [1, 1, width], [1, -1, width]),
-                     tensor("c", 2, [width]),
-                     tensor("StatefulPartitionedCall:0", 3, [1, 1, width], [1, -1, width])]
+    shape, signature = ([1, 1, width], [1, -1, width]) if dynamic else ([1, width], None)
+    graph.tensors = [tensor(input_name, 1, shape, signature), tensor("c", 2, [width]),
+                     tensor(output_name, 3, shape, signature)]
     graph.inputs, graph.outputs, graph.operators = [0], [2], [op]
     model = s.ModelT()
     model.version, model.operatorCodes, model.subgraphs = 3, [code], [graph]
