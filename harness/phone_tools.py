@@ -13,6 +13,7 @@ per phone and run; what it finds is kept for the phone's later jobs.
 
 from __future__ import annotations
 
+import re
 import secrets
 import weakref
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ LIB_PLACES: dict[str, tuple[str, str]] = {
 }
 """Library set -> (folder on the phone, a file that must be in it)."""
 
+QNN_MISSING = "the QNN delegate needs Qualcomm's QAIRT SDK"
+QNN_HINT = ("pass --tool qnn_sdk=PATH_TO_QAIRT, or install its Android libraries on the phone "
+            f"in {LIB_PLACES['qnn_sdk'][0]}")
 LLAMA_BENCH_HINT = ("build llama.cpp for Android (DEVICE_TOOLS.md 3.4) and pass "
                     "--tool llama-bench=PATH, or install it on the phone in "
                     "/data/local/tmp/llama.cpp/bin")
@@ -128,31 +132,30 @@ def qnn_libs(device, tools: ToolConfig) -> str:
     folder = on_phone(device).libs.get("qnn_sdk")
     if folder is not None:
         return folder
-    raise BackendUnavailable("the QNN delegate needs Qualcomm's QAIRT SDK",
-                             hint="pass --tool qnn_sdk=PATH_TO_QAIRT, or install its Android "
-                                  f"libraries on the phone in {LIB_PLACES['qnn_sdk'][0]}")
+    raise BackendUnavailable(QNN_MISSING, hint=QNN_HINT)
 
 
 QNN_LIBS = ("libQnnTFLiteDelegate.so", "libQnnHtp.so", "libQnnHtpPrepare.so", "libQnnSystem.so")
 
 
+def _hexagon_version(npu: str | None) -> str | None:
+    """"75" of an NPU named like "Hexagon NPU (HTP v75)"."""
+    match = re.search(r"v(\d\d)", npu or "")
+    return match[1] if match else None
+
+
 def qnn_file_names(npu: str | None) -> list[str]:
     """The QNN HTP libraries a phone with this Hexagon version needs (DEVICE_TOOLS.md 4.1)."""
-    import re
-
-    match = re.search(r"v(\d\d)", npu or "")
+    version = _hexagon_version(npu)
     names = list(QNN_LIBS)
-    if match:
-        names += [f"libQnnHtpV{match[1]}Stub.so", f"libQnnHtpV{match[1]}Skel.so"]
+    if version:
+        names += [f"libQnnHtpV{version}Stub.so", f"libQnnHtpV{version}Skel.so"]
     return names
 
 
 def qnn_files(npu: str | None, sdk: Path) -> list[Path]:
     """Those libraries in a QAIRT SDK folder."""
-    import re
-
-    match = re.search(r"v(\d\d)", npu or "")
-    version = match[1] if match else None
+    version = _hexagon_version(npu)
     found = []
     for n in qnn_file_names(npu):
         candidates = [sdk / "lib" / "aarch64-android" / n,
@@ -174,5 +177,4 @@ def tool_reason(device, tools: ToolConfig, name: str) -> str | None:
 def qnn_reason(device, tools: ToolConfig) -> str | None:
     if tools.get("qnn_sdk") is not None or "qnn_sdk" in on_phone(device).libs:
         return None
-    return ("the QNN delegate needs Qualcomm's QAIRT SDK: --tool qnn_sdk=PATH, or its "
-            f"libraries on the phone in {LIB_PLACES['qnn_sdk'][0]}")
+    return f"{QNN_MISSING}: {QNN_HINT}"
