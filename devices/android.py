@@ -56,12 +56,11 @@ class AndroidDevice:
 
     kind = "android"
 
-    def __init__(self, transport: Transport, spec: str, *, simulated: bool | None = None,
-                 timeout_s: float = 30.0, hash_cache: HashCache | None = None, on_close=None):
+    def __init__(self, transport: Transport, spec: str, *, timeout_s: float = 30.0,
+                 hash_cache: HashCache | None = None, on_close=None):
         self.transport = transport
         self.spec = spec
         self.timeout_s = timeout_s
-        self._simulated = simulated
         self._hashes = hash_cache or HashCache()
         self._on_close = on_close
         self._props: dict[str, str] | None = None
@@ -165,9 +164,7 @@ class AndroidDevice:
             entry = soc_catalogue.lookup(props)
             part = entry.part if entry else (props.get("ro.soc.model")
                                              or props.get("ro.board.platform") or None)
-            simulated = self._simulated
-            if simulated is None:
-                simulated = props.get("ro.npubench.simulated") == "1"
+            simulated = props.get("ro.npubench.simulated") == "1"  # the phone says so
             release = props.get("ro.build.version.release")
             sdk = props.get("ro.build.version.sdk")
             self._info = DeviceInfo(
@@ -189,7 +186,7 @@ class AndroidDevice:
                 abi=props.get("ro.product.cpu.abi"),
                 accelerators=tuple(f"nnapi:{a}" for a in entry.nnapi_accelerators)
                 if entry else (),
-                simulated=bool(simulated),
+                simulated=simulated,
             )
         return self._info
 

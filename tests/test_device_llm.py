@@ -253,7 +253,6 @@ def test_a_real_phone_needs_llama_bench_and_its_lib_folder(sim_phone, adb_home, 
 
     host, port = sim_phone("sm8650").address
     phone = AndroidDevice(AdbShellTransport("tcp", host, port), f"tcp:{host}:{port}",
-                          simulated=False,  # as a real phone: nothing is emulated for it
                           hash_cache=HashCache(tmp_path / "hashes.json")).connect()
     phone.run("rm -rf /data/local/tmp/llama.cpp")  # a phone without llama.cpp installed
     none = phone_backends(phone, ToolConfig())
