@@ -1,0 +1,1 @@
+"""Alembic migrations of the results store (``npubench.reports.store.migrate`` runs them)."""
