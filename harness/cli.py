@@ -77,6 +77,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on a phone, do not suspend charging nor measure power")
     p.add_argument("--cooldown-c", type=float, default=40.0, metavar="C",
                    help="on a phone, wait until the hottest zone is under C before a job")
+    p.add_argument("--store", metavar="URL|PATH",
+                   help="also write the results into this store: a SQLite file or a "
+                   "postgresql:// URL (default: $NPUBENCH_STORE, else the user's SQLite file)")
+    p.add_argument("--no-store", action="store_true",
+                   help="do not write the results into a results store")
+
+    p = sub.add_parser("ingest", help="import run folders into the results store")
+    p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    p.add_argument("--store", metavar="URL|PATH",
+                   help="a SQLite file or a postgresql:// URL (default: $NPUBENCH_STORE, else "
+                   "the user's SQLite file)")
+
+    p = sub.add_parser("runs", help="list the runs in the results store")
+    p.add_argument("--store", metavar="URL|PATH",
+                   help="a SQLite file or a postgresql:// URL (default: $NPUBENCH_STORE, else "
+                   "the user's SQLite file)")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.add_argument("--limit", type=int, default=20, metavar="N",
+                   help="the newest N runs (default 20; 0 for all)")
 
     p = sub.add_parser("sim", help="run a simulated phone (real ADB protocol) in the foreground")
     p.add_argument("--profile", default="sm8650",

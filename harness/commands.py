@@ -13,6 +13,7 @@ from npubench.errors import (
     EXIT_OK,
     ConfigError,
 )
+from npubench.harness.store_commands import cmd_ingest, cmd_runs  # noqa: F401
 
 
 def _console():
@@ -102,7 +103,8 @@ def cmd_run(args: Namespace) -> int:
         input_shapes=args.input_shape, settings=parse_overrides(args.overrides),
         threads=args.threads, prompt_tokens=args.prompt_tokens, gen_tokens=args.gen_tokens,
         tools=args.tool, require_npu=args.require_npu, measure_power=not args.no_power,
-        cooldown_c=args.cooldown_c, out=args.out, report=not args.no_report)
+        cooldown_c=args.cooldown_c, out=args.out, report=not args.no_report,
+        store=False if args.no_store else args.store)
     console = _console()
     with _ProgressListener(console) as listener:
         result = run(request, listener)

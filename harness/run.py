@@ -17,6 +17,7 @@ from npubench.errors import NpubenchError
 from npubench.harness.plan import Job
 from npubench.harness.record import base_record, finish_record
 from npubench.harness.settings import MeasureSettings
+from npubench.harness.store_writer import StoreWriter
 from npubench.results import RunStore
 
 
@@ -74,17 +75,22 @@ def execute(
     on_start: Callable[[Job], None] = lambda job: None,
     on_done: Callable[[Job, dict], None] = lambda job, record: None,
     phone: PhoneContext | None = None,
+    results: StoreWriter | None = None,
 ) -> RunOutcome:
     """Run ``jobs`` in order. A KeyboardInterrupt stops the run: what is recorded stays.
     Each phone is prepared once, at its first job, and restored when the run ends, however
-    it ends (``harness.phone_run``)."""
+    it ends (``harness.phone_run``). ``results`` also writes the run into the results store
+    (its info now, each record as its job ends, ``finished_at`` at the end)."""
     from npubench.harness.host_job import run_host_job
     from npubench.harness.phone_run import PhoneRuns
     from npubench.harness.worker import run_isolated
+    from npubench.results import SCHEMA_VERSION, read_run_info
 
     outcome = RunOutcome(store.run_dir)
     phone = phone or PhoneContext()
     phones = PhoneRuns(run_id, phone.options, settings)
+    results = results or StoreWriter(False, store.run_dir)
+    results.start(read_run_info(store.run_dir) or {"run_id": run_id})
     clean_end = False
     try:
         for job in jobs:
@@ -100,6 +106,7 @@ def execute(
             record["log_path"] = str(store.log_path(job.index, job.job_id).relative_to(
                 store.run_dir))
             store.append(record)
+            results.record(run_id, {"schema_version": SCHEMA_VERSION, **record}, samples)
             outcome.records.append(record)
             on_done(job, record)
         clean_end = True
@@ -109,6 +116,8 @@ def execute(
         sessions = phones.close_all(abnormal=not clean_end)
     store.update_run_info(finished_at=now_iso(), interrupted=outcome.interrupted,
                           **({"phone_sessions": sessions} if sessions else {}))
+    results.finish(run_id, **{k: v for k, v in read_run_info(store.run_dir).items()
+                              if k in ("finished_at", "interrupted", "phone_sessions")})
     return outcome
 
 

@@ -52,6 +52,9 @@ class RunRequest:
     report: bool = True
     argv: Sequence[str] | None = None
     """How the run was asked for, for run.json (default: this process's command line)."""
+    store: str | Path | bool | None = None
+    """The results store the run is also written to: None or True for the default one
+    (``NPUBENCH_STORE``, else the user's SQLite file), a path or URL, or False for none."""
 
 
 @dataclass
@@ -138,8 +141,11 @@ def run(request: RunRequest, listener: RunListener | None = None) -> RunResult:
         store = start_run(run_dir, run_id, HostDevice().info().to_dict(),
                           None if request.workloads else suite.name, argv=request.argv)
         listener.planned(run_id, run_dir, jobs, device.info())
+        from npubench.harness.store_writer import StoreWriter
+
         outcome = execute(jobs, store, run_id, settings, on_start=listener.started,
-                          on_done=listener.finished, phone=phone)
+                          on_done=listener.finished, phone=phone,
+                          results=StoreWriter(request.store, run_dir))
     finally:
         getattr(device, "close", lambda: None)()
     result = RunResult(run_id, run_dir, outcome.records, outcome.interrupted)
