@@ -104,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--auth", action="store_true",
                    help="require ADB authorization (new keys are accepted, as if tapped)")
+    p.add_argument("--slowdown", metavar="WORKLOAD[:BACKEND]=FACTOR", action="append",
+                   default=[], help="ground truth for testing a regression gate: the phone's "
+                   "tools report the times they measure for WORKLOAD (the model file's stem, "
+                   "or *) on BACKEND (a spec or npu/gpu/cpu) x FACTOR (repeatable; also "
+                   "--device 'sim:PROFILE?slowdown=KNOB,KNOB')")
 
     p = sub.add_parser("clean", help="remove what npubench left on a phone")
     p.add_argument("--device", metavar="SPEC", help="the phone (default: the attached one)")

@@ -209,7 +209,8 @@ def _print_summary(console, records: list[dict]) -> None:
 def cmd_sim(args: Namespace) -> int:
     from npubench.devices import simulator
 
-    server = simulator.serve(args.profile, host=args.host, port=args.port, auth=args.auth)
+    server = simulator.serve(args.profile, host=args.host, port=args.port, auth=args.auth,
+                             slowdown=getattr(args, "slowdown", []))
     host, port = server.address
     print(f"{server.describe()}\n"
           f"  npubench devices --device tcp:{host}:{port}\n"

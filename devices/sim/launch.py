@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import posixpath
 import threading
+from collections.abc import Iterable
 
 from npubench.devices.sim.adbd import SimAdbServer
 from npubench.devices.sim.faults import Faults
+from npubench.devices.sim.slowdown import parse_knobs
 from npubench.devices.sim.userland import Userland
 
 
@@ -39,10 +41,13 @@ class SimPhone:
         props = self.userland.banner_props()
         tools = sorted({posixpath.dirname(path) if "/lib/" in path or "/qnn/" in path else path
                         for path in self.userland.preinstalled})
+        slowdown = self.userland.slowdown
         return (f"simulated phone '{self.userland.profile.name}' ({props.get('ro.product.model')}"
                 f", not a real phone; its numbers are the host's) "
                 f"listening on {self.address[0]}:{self.address[1]}\n"
-                f"tools installed on it: {', '.join(tools)}")
+                f"tools installed on it: {', '.join(tools)}"
+                + (f"\nslowdown knobs (ground truth, the tools report times x FACTOR): "
+                   f"{slowdown.describe()}" if slowdown else ""))
 
     def wait(self) -> None:
         """Block until ``stop()`` (for ``npubench sim`` in the foreground)."""
@@ -65,10 +70,14 @@ class SimPhone:
 
 
 def start_sim(profile: str = "sm8650", host: str = "127.0.0.1", port: int = 0,
-              auth: str = "none", faults: Faults | None = None, **server_options) -> SimPhone:
+              auth: str = "none", faults: Faults | None = None,
+              slowdown: Iterable[str] = (), **server_options) -> SimPhone:
     """Start a simulated phone with ``profile`` (e.g. ``sm8650``, ``mt6989``) listening on
-    ``host:port`` (127.0.0.1 and a free port by default)."""
+    ``host:port`` (127.0.0.1 and a free port by default). ``slowdown``: ground-truth knobs
+    ``WORKLOAD[:BACKEND]=FACTOR`` (``slowdown.py``); a bad one is a ConfigError."""
+    knobs = parse_knobs(slowdown)
     userland = Userland(profile)
+    userland.slowdown = knobs
     server = SimAdbServer(userland, host=host, port=port, auth=auth, faults=faults,
                           **server_options)
     try:

@@ -24,6 +24,7 @@ from npubench.devices.sim.interp import Shell
 from npubench.devices.sim.physics import Physics
 from npubench.devices.sim.process import EXIT, STDERR, STDOUT, ShellProcess
 from npubench.devices.sim.profiles import Profile, load_profile
+from npubench.devices.sim.slowdown import Slowdown
 from npubench.devices.sim.sysfs import SysFS
 
 PATH = ("/product/bin:/apex/com.android.runtime/bin:/apex/com.android.art/bin:/system_ext/bin:"
@@ -51,6 +52,8 @@ class Userland:
         """Faults of the emulated tools (hang, crash, refuse_delegates), read live."""
         self.processes: dict[int, tools.ProcInfo] = {}
         """Emulated tools running now, by pid: each has a /proc/<pid>/status."""
+        self.slowdown = Slowdown()
+        """Ground-truth slowdown knobs of the emulated tools (``slowdown.py``), read live."""
         # -----------------------------------------------------------------------------------
         p = self.profile
         self.fs = SimFS(self.root, capacity_bytes=p.data_total_bytes - p.data_used_bytes,

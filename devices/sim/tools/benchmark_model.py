@@ -26,6 +26,7 @@ import numpy as np
 
 from npubench.devices.sim.cmdio import Invocation
 from npubench.devices.sim.native_stderr import runtime_lines_held
+from npubench.devices.sim.slowdown import backend_of_benchmark_model
 from npubench.devices.sim.tools import tflite_flags as flags
 from npubench.devices.sim.tools.common import Aborted, Crashed, Footprint, ToolRun, g, program
 from npubench.devices.sim.tools.delegation import Node, nnapi_devices
@@ -132,6 +133,7 @@ class Benchmark:
         threads = int(params["num_threads"])
         self.threads = threads if threads > 0 else 1
         self._shapes: dict[int, tuple[int, ...]] = {}
+        self.factor = 1.0
 
     def run(self) -> int | None:
         p, log, fs = self.params, self.log, self.userland.fs
@@ -145,6 +147,9 @@ class Benchmark:
             log.error(f"Failed to load model {graph_arg}")
             return 1
         log.info(f"Loaded model {graph_arg}")
+        # the ground-truth slowdown knob (devices/sim/slowdown.py): scales every time measured
+        self.factor = self.userland.slowdown.factor(self.inv.path(graph_arg),
+                                                    backend_of_benchmark_model(p), NAME)
         if self.run_.faults.hang:
             self.run_.hang()
         interp, graph, alloc_us, alloc_kb = self._interpreter(str(host), data)
@@ -155,7 +160,7 @@ class Benchmark:
                              set(self.run_.faults.refuse_delegates)).run(flags.neuron_echo(p))
         if delegation.failed:
             return 1
-        init_us = int((time.perf_counter() - start) * 1e6)
+        init_us = int((time.perf_counter() - start) * 1e6 * self.factor)
         init_kb = self.memory.growth_kb(self._estimate_kb(interp, len(data)))
         self.run_.proc.update(BASE_KB + init_kb, BASE_FILE_KB + len(data) // 1024,
                               self.threads + 1)
@@ -293,7 +298,7 @@ class Benchmark:
                 for line in str(exc).strip().splitlines():
                     self.log.runtime(line, "ERROR")
                 return None
-            samples.append((time.perf_counter_ns() - t0) // 1000)
+            samples.append(int((time.perf_counter_ns() - t0) * self.factor) // 1000)
             if delay > 0:
                 self.run_.sleep(delay)
             now = time.perf_counter()

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from npubench.devices.sim.cmdio import Invocation
+from npubench.devices.sim.slowdown import backend_of_llama
 from npubench.devices.sim.tools.common import Crashed, ToolRun, program
 from npubench.devices.sim.tools.llama_bench_output import (
     BUILD_COMMIT,
@@ -340,12 +341,16 @@ class Bench:
         npu = sum(share / len(used) for d in used if d.unit == "npu")
         cores = max(threads * (1 - share), 0.2) if used else threads
         samples: list[int] = []
+        # the ground-truth slowdown knob (devices/sim/slowdown.py): scales every time measured
+        factor = self.userland.slowdown.factor(self.inv.path(inst["model"]),
+                                               backend_of_llama(d.unit for d in used), NAME)
         with self.userland.physics.load(cores=cores, gpu=gpu, npu=npu):
             if not p.no_warmup:
                 self._warmup(decoder, inst, config.vocab, where)
             for rep in range(p.reps):
                 self.run_.check()
-                samples.append(self._repetition(decoder, inst, config.vocab, rep, where))
+                samples.append(round(factor * self._repetition(decoder, inst, config.vocab,
+                                                               rep, where)))
         self.run_.proc.update(BASE_KB + model.file_bytes // 1024, BASE_FILE_KB + mapped_kb)
         return Result(values, samples)
 

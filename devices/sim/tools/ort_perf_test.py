@@ -20,6 +20,7 @@ from datetime import datetime
 import numpy as np
 
 from npubench.devices.sim.cmdio import Invocation
+from npubench.devices.sim.slowdown import backend_of_ort
 from npubench.devices.sim.tools.common import Crashed, Footprint, ToolRun, g, program
 from npubench.devices.sim.tools.delegation import delegate_specs
 
@@ -139,6 +140,7 @@ class PerfTest:
         import onnxruntime  # noqa: F401
 
         self.memory = Footprint(BASE_KB)
+        self.factor = 1.0
 
     def run(self) -> int:
         cfg, out = self.cfg, self.inv.out
@@ -153,6 +155,9 @@ class PerfTest:
         if "Z" in cfg.flags:
             out("Disabling intra-op thread spinning between runs\n")
         share = self._provider(str(host))
+        # the ground-truth slowdown knob (devices/sim/slowdown.py): scales every time measured
+        self.factor = self.userland.slowdown.factor(
+            self.inv.path(model_arg), backend_of_ort(cfg.opts.get("e", "cpu")), NAME)
         session, create_s = self._session(str(host), threads)
         if self.run_.faults.hang:
             self.run_.hang()
@@ -188,7 +193,7 @@ class PerfTest:
                    else time.perf_counter() - started < duration):
                 self.run_.check()
                 costs.append(self._once(session, feeds))
-            run_s = time.perf_counter() - started
+            run_s = (time.perf_counter() - started) * self.factor
             cpu1 = os.times()
         grown = self.memory.growth_kb()
         self.run_.proc.update(BASE_KB + grown)
@@ -262,7 +267,7 @@ class PerfTest:
                                            providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT's Fail / InvalidGraph: what() on stderr
             raise OrtError(str(exc).split(" : ", 3)[-1]) from None
-        create_s = time.perf_counter() - started
+        create_s = (time.perf_counter() - started) * self.factor
         self.run_.proc.update(BASE_KB + self.memory.growth_kb(os.path.getsize(model_path) / 1024),
                               BASE_FILE_KB, max(threads, 1) + 2)
         return session, create_s
@@ -312,7 +317,7 @@ class PerfTest:
             session.run(None, feeds)
         except Exception as exc:
             raise RunFailed(str(exc).split(" : ", 3)[-1]) from None
-        return time.perf_counter() - started
+        return (time.perf_counter() - started) * self.factor
 
     # --- output -----------------------------------------------------------------------------
 
