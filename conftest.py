@@ -35,6 +35,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="--offline"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_results_store(tmp_path_factory: pytest.TempPathFactory):
+    """Every run the tests make (in this process or in a child ``npubench``) writes its
+    results store into a temporary SQLite file, never into the user's own store."""
+    with pytest.MonkeyPatch.context() as patch:
+        store = tmp_path_factory.mktemp("results-store") / "results.sqlite"
+        patch.setenv("NPUBENCH_STORE", str(store))
+        yield store
+
+
 @pytest.fixture
 def device_spec(request: pytest.FixtureRequest) -> str:
     """The device given with --device (tests using it are marked ``device``)."""

@@ -52,7 +52,9 @@ def run_suite(suite: str | None = "quick", *, device: str | None = None,
     settings (``min_iterations``, ``max_seconds``, ...). Further options are those of
     ``npubench run``: ``input_shapes``, ``threads``, ``prompt_tokens``, ``gen_tokens``,
     ``tools`` (``["benchmark_model=PATH"]``), ``require_npu``, ``measure_power``,
-    ``cooldown_c``. Raises ``NpubenchError`` for what a user must change; a job that fails is
+    ``cooldown_c``, ``store`` (the results store it also goes into: a path or URL, or False
+    for none; default ``NPUBENCH_STORE`` or the user's SQLite file). Raises
+    ``NpubenchError`` for what a user must change; a job that fails is
     a record with ``status: failed``, not an exception.
     """
     from npubench.harness.suite_run import RunRequest, run
@@ -74,13 +76,64 @@ def read_records(run_dir: str | Path) -> list[dict[str, Any]]:
     return read(Path(run_dir))
 
 
-def load_results(*run_dirs: str | Path, status: str | None = None) -> pd.DataFrame:
-    """The records of one or more run folders as one pandas DataFrame, one row per job
-    (columns as in the report: ``workload``, ``backend``, ``latency_median_ms``, ...);
-    ``status`` keeps only records with that status (``ok``, ``failed``, ``skipped``)."""
+def load_results(*run_dirs: str | Path, status: str | None = None,
+                 store: str | Path | bool | None = None, **filters: Any) -> pd.DataFrame:
+    """Records as one pandas DataFrame, one row per job (columns as in the report:
+    ``workload``, ``backend``, ``median_ms``, ..., plus ``run_id``, ``started_at`` and
+    ``cell``, the comparable cell as text).
+
+    From run folders (``load_results("runs/A", "runs/B")``), or from the results store:
+    ``store=True`` for the default one (``NPUBENCH_STORE``, else the user's SQLite file), or a
+    path or ``postgresql://`` URL. Filters: ``status`` (``ok``, ``failed``, ``skipped``),
+    ``device_model``, ``soc``, ``workload``, ``backend``, ``run_id``, ``simulated``, and
+    ``since`` / ``until`` (ISO text or datetimes: ``since <= started_at < until``); a list
+    matches any of its values.
+    """
+    from npubench.reports.store.rows import RECORD_FILTERS
+
+    filters = {k: v for k, v in {**filters, "status": status}.items() if v is not None}
+    unknown = sorted(set(filters) - set(RECORD_FILTERS))
+    if unknown:
+        raise ConfigError(f"load_results: unknown filter(s) {', '.join(unknown)}",
+                          hint=f"filters are: {', '.join(RECORD_FILTERS)}")
+    if store is not None and store is not False:
+        if run_dirs:
+            raise ConfigError("load_results: give run folders or store=, not both")
+        from npubench.reports.store import open_store
+
+        with open_store(None if store is True else store) as opened:
+            return opened.records_frame(**filters)
+    from npubench.reports.cell_key import cell_key
     from npubench.reports.frame import records_frame
+    from npubench.reports.store.rows import timestamp
 
     records = [record for run_dir in run_dirs for record in read_records(run_dir)]
-    if status is not None:
-        records = [r for r in records if r.get("status") == status]
-    return records_frame(records)
+    records = [r for r in records if _matches(r, filters, cell_key, timestamp)]
+    frame = records_frame(records)
+    frame["cell"] = [cell_key(r).as_text() for r in records]
+    return frame
+
+
+def _matches(record: dict[str, Any], filters: dict[str, Any], cell_key, timestamp) -> bool:
+    """The store's filters (``npubench.reports.store.rows``) applied to one record."""
+    cell = cell_key(record)
+    device = record.get("device") if isinstance(record.get("device"), dict) else {}
+    spec = str((record.get("backend") or {}).get("spec") or cell.backend)
+    values = {"device_model": cell.device_model, "soc": cell.soc, "workload": cell.workload,
+              "run_id": str(record.get("run_id")), "status": str(record.get("status"))}
+    for name, wanted in filters.items():
+        wanted_list = [str(w) for w in wanted] if isinstance(wanted, (list, tuple, set)) else [
+            str(wanted)]
+        if name in values and values[name] not in wanted_list:
+            return False
+        if name == "backend" and not any(
+                spec == w if "?" in w else spec.partition("?")[0] == w for w in wanted_list):
+            return False
+        if name == "simulated" and bool(device.get("simulated")) != bool(wanted):
+            return False
+        started = str(record.get("started_at") or "")
+        if name == "since" and started < timestamp(wanted, "since"):
+            return False
+        if name == "until" and started >= timestamp(wanted, "until"):
+            return False
+    return True
