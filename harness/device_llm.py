@@ -274,7 +274,9 @@ def llm_figures(pp: dict, tg: dict) -> dict[str, Any]:
     return {
         **figures["top"],
         "llm": figures["blocks"],
-        "samples": {"latency_ms": token_ms, "pp_samples_ns": list(pp["samples_ns"]),
+        "samples": {"latency_ms": token_ms, "ttft_ms": ttft,
+                    "prefill_tokens_per_s": list(prefill), "decode_tokens_per_s": list(decode),
+                    "pp_samples_ns": list(pp["samples_ns"]),
                     "tg_samples_ns": list(tg["samples_ns"])},
     }
 

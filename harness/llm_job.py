@@ -120,6 +120,7 @@ def run_host_llm_job(job: dict[str, Any]) -> dict[str, Any]:
         "samples": {
             "latency_ms": [ns / 1e6 for r in reps for ns in r.step_ns],
             "ttft_ms": [r.prefill_ns / 1e6 for r in reps],
+            "prefill_tokens_per_s": [n_prompt / (r.prefill_ns / 1e9) for r in reps],
             "decode_tokens_per_s": [n_gen / (sum(r.step_ns) / 1e9) for r in reps],
             "warmup_ms": [warmup.prefill_ns / 1e6],
             "telemetry": tele.samples if tele is not None else [],
