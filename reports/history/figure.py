@@ -1,0 +1,118 @@
+"""A cell's history as one inline SVG: per followed figure, the median of each run with its 95%
+interval, the fitted levels, the detected change points, and environment changes marked as
+vertical lines on the run axis.
+
+matplotlib through its object API (no pyplot, no GUI backend). The x axis is the run's position
+(evenly spaced, labelled with dates) so that two runs on one day stay apart. Labels taken from
+the data are drawn with ``parse_math=False`` and matplotlib escapes the SVG text it writes.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+
+from npubench.reports.history.series import CellHistory, MetricHistory
+
+_RC = {
+    "svg.fonttype": "none",
+    "font.family": ["DejaVu Sans", "sans-serif"],
+    "font.size": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+_COLOR = "#1f77b4"
+_SIMULATED_COLOR = "#b58900"
+_STEP_WORSE = "#d62728"
+_STEP_BETTER = "#2ca02c"
+_ENV_COLOR = "#7f7f7f"
+
+
+def cell_svg(cell: CellHistory) -> str:
+    """The cell's figure as an ``<svg>`` element ("" when nothing was measured)."""
+    import matplotlib as mpl
+    from matplotlib.figure import Figure
+
+    metrics = [m for m in cell.metrics if m.measured]
+    if not metrics:
+        return ""
+    with mpl.rc_context(_RC):
+        fig = Figure(figsize=(9.0, 0.6 + 2.3 * len(metrics)))
+        fig.subplots_adjust(left=0.08, right=0.99, top=1 - 0.35 / (0.6 + 2.3 * len(metrics)),
+                            bottom=0.5 / (0.6 + 2.3 * len(metrics)), hspace=0.45)
+        axes = fig.subplots(len(metrics), 1, squeeze=False)[:, 0]
+        for ax, history in zip(axes, metrics):
+            _draw(ax, history)
+        return _svg(fig)
+
+
+def _draw(ax, history: MetricHistory) -> None:
+    points = history.points
+    n = len(points)
+    x = np.arange(n, dtype=float)
+    med = np.array([np.nan if p.median is None else p.median for p in points])
+    low = np.array([np.nan if p.low is None else p.low for p in points])
+    high = np.array([np.nan if p.high is None else p.high for p in points])
+    simulated = np.array([p.simulated for p in points])
+    has_interval = ~np.isnan(low)
+    ax.vlines(x[has_interval], low[has_interval], high[has_interval], color=_COLOR,
+              alpha=0.35, linewidth=2, label="95% interval")
+    measured = ~np.isnan(med)
+    ax.plot(x[measured], med[measured], color=_COLOR, linewidth=0.8, alpha=0.6)
+    real = measured & ~simulated
+    sim = measured & simulated
+    if real.any():
+        ax.plot(x[real], med[real], "o", color=_COLOR, markersize=3, label="median")
+    if sim.any():
+        ax.plot(x[sim], med[sim], "s", color=_SIMULATED_COLOR, markersize=3,
+                label="median (simulated)")
+    fit = np.array([np.nan if v is None else v for v in history.fit])
+    ax.plot(x[measured], fit[measured], color="black", linewidth=1, drawstyle="steps-mid",
+            label="fitted level")
+    bottom, top = _limits(med, low, high)
+    ax.set_ylim(bottom, top)
+    for i, point in enumerate(points):
+        if point.env_changes and i > 0:
+            ax.axvline(i - 0.5, color=_ENV_COLOR, linestyle=":", linewidth=1)
+            names = ", ".join(sorted({name for name, _, _ in point.env_changes}))
+            ax.text(i - 0.45, top, "env: " + _short(names), rotation=90, va="top", ha="left",
+                    fontsize=6, color=_ENV_COLOR, parse_math=False)
+    for step in history.steps:
+        color = _STEP_WORSE if step.worse else _STEP_BETTER
+        ax.axvline(step.index - 0.5, color=color, linewidth=1.2)
+        ax.text(step.index - 0.55, bottom, f"{step.relative:+.1%}", rotation=90, va="bottom",
+                ha="right", fontsize=7, color=color, parse_math=False)
+    ax.set_xlim(-0.7, max(n - 0.3, 0.7))
+    ax.set_ylabel(history.metric.label, parse_math=False)
+    ticks = _ticks(n)
+    ax.set_xticks(ticks, [points[i].started_at[:10] or str(i) for i in ticks], parse_math=False)
+    ax.grid(axis="y", color="#dddddd", linewidth=0.5)
+    ax.legend(loc="upper left", fontsize=6, frameon=False, ncol=4)
+
+
+def _limits(med, low, high) -> tuple[float, float]:
+    values = np.concatenate([med, low, high])
+    values = values[~np.isnan(values)]
+    lo, hi = float(values.min()), float(values.max())
+    pad = (hi - lo) * 0.25 or abs(hi) * 0.05 or 1.0
+    return lo - pad, hi + pad
+
+
+def _ticks(n: int, most: int = 6) -> list[int]:
+    if n <= most:
+        return list(range(n))
+    return sorted({int(round(v)) for v in np.linspace(0, n - 1, most)})
+
+
+def _short(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _svg(fig) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]
+    return re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.S)
