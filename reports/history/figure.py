@@ -43,7 +43,7 @@ def cell_svg(cell: CellHistory) -> str:
         fig.subplots_adjust(left=0.08, right=0.99, top=1 - 0.35 / (0.6 + 2.3 * len(metrics)),
                             bottom=0.5 / (0.6 + 2.3 * len(metrics)), hspace=0.45)
         axes = fig.subplots(len(metrics), 1, squeeze=False)[:, 0]
-        for ax, history in zip(axes, metrics):
+        for ax, history in zip(axes, metrics, strict=True):
             _draw(ax, history)
         return _svg(fig)
 

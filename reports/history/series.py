@@ -217,7 +217,7 @@ def _metric_history(rows: list[tuple[dict, dict, dict]], metric: Metric) -> Metr
     steps = detect_steps(values)
     fitted = segment_medians(values, steps) if values else []
     history.fit = [None] * len(points)
-    for i, level in zip(measured, fitted):
+    for i, level in zip(measured, fitted, strict=True):
         history.fit[i] = level
     for step in steps:
         at, before_at = measured[step.index], measured[step.index - 1]

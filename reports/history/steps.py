@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -71,7 +72,7 @@ def segment_medians(values: Sequence[float], steps: Sequence[Step]) -> list[floa
     y = np.asarray(values, dtype=float)
     bounds = [0, *(s.index for s in steps), len(y)]
     out: list[float] = []
-    for start, end in zip(bounds, bounds[1:]):
+    for start, end in pairwise(bounds):
         out.extend([float(np.median(y[start:end]))] * (end - start))
     return out
 
@@ -103,7 +104,7 @@ def _merge_small(y: np.ndarray, breaks: list[int], min_relative: float) -> list[
     breaks = sorted(breaks)
     while True:
         bounds = [0, *breaks, y.size]
-        levels = [float(np.median(y[a:b])) for a, b in zip(bounds, bounds[1:])]
+        levels = [float(np.median(y[a:b])) for a, b in pairwise(bounds)]
         steps = [Step(index=b, before=levels[i], after=levels[i + 1])
                  for i, b in enumerate(breaks)]
         small = [(abs(s.relative), i) for i, s in enumerate(steps)
