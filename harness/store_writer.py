@@ -6,6 +6,8 @@ failure is reported once on stderr with what to do, and the run goes on without 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,11 +40,13 @@ class StoreWriter:
             action(self._open())
         except Exception as exc:  # a store fault must never stop the run
             self.failed = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
-            where = getattr(self._store, "where", None) or str(self.target or "the default")
+            where = _masked(str(self.target)) if self.target else "(the default store)"
+            again = f"npubench ingest {shlex.quote(str(self.run_dir))}" + (
+                f" --store {shlex.quote(where)}" if self.target else "")
             print(f"npubench: warning: could not write {what} to the results store {where} "
                   f"({self.failed}). The run goes on without the store; its records are in "
-                  f"{self.run_dir / 'results.jsonl'}. Add them later with: npubench ingest "
-                  f"{self.run_dir}", file=self.stream or sys.stderr, flush=True)
+                  f"{self.run_dir / 'results.jsonl'}. Add them later with: {again}",
+                  file=self.stream or sys.stderr, flush=True)
             self.close()
 
     def start(self, info: dict[str, Any]) -> None:
@@ -64,3 +68,8 @@ class StoreWriter:
                 store.close()
             except Exception:  # closing a broken store: nothing more to report
                 pass
+
+
+def _masked(target: str) -> str:
+    """A store URL with its password hidden (``user:***@host``)."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", target)

@@ -83,11 +83,11 @@ class ResultsStore:
         rows = [record_row(run_id, record, comparable_samples(samples or {}), run_info)
                 for record, samples in items]
         statement = _insert(self.engine)(records).on_conflict_do_nothing(
-            index_elements=["run_id", "job_id"])
-        added = 0
+            index_elements=["run_id", "job_id"]).returning(records.c.id)
+        added = 0  # counted from RETURNING: rowcount is not reliable across drivers
         with self._write() as conn, conn.begin():
             for row in rows:
-                added += conn.execute(statement.values(**row)).rowcount
+                added += len(conn.execute(statement.values(**row)).all())
             if any(row["simulated"] for row in rows):
                 conn.execute(runs.update().where(runs.c.run_id == run_id)
                              .values(simulated=True))
