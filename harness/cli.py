@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmark-json", metavar="FILE",
                    help="also write the results as pytest-benchmark JSON")
     p.add_argument("--no-report", action="store_true", help="do not write report.html")
+    p.add_argument("--baseline", metavar="RUN|latest|previous",
+                   help="after the run, compare it with this run (a run folder, a run id in "
+                   "the results store, latest or previous; resolved before the run starts): "
+                   "the table, an 'Against the baseline' section in report.html, and exit "
+                   "code 2 when a cell regressed; failed jobs keep their own exit code (4, or "
+                   "3 when all failures are infrastructure), which wins over 2")
     p.add_argument("--tool", metavar="NAME=PATH", action="append", default=[],
                    help="an on-device tool or SDK for phones: benchmark_model=PATH, "
                    "onnxruntime_perf_test=PATH, qnn_sdk=DIR (repeatable; see tools.yaml)")
@@ -122,6 +128,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tool", choices=["benchmark_model", "onnxruntime_perf_test", "llama-bench"])
     p.add_argument("file", help="the tool's output (- for stdin)")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("compare", help="compare two runs cell by cell (exit 2 when a cell "
+                       "regressed)")
+    p.add_argument("base", metavar="BASE", help="a run folder, a run id (or a unique prefix) "
+                   "in the results store, latest or previous")
+    p.add_argument("new", metavar="NEW", help="the run to judge, given as BASE is")
+    p.add_argument("--store", metavar="URL|PATH",
+                   help="the results store for run ids: a SQLite file or a postgresql:// URL "
+                   "(default: $NPUBENCH_STORE, else the user's SQLite file)")
+    p.add_argument("--threshold", default="3%", metavar="PERCENT",
+                   help="a cell is slower (or faster) only when the whole 95%% interval of a "
+                   "figure's ratio NEW/BASE is beyond 1 +/- this (default 3%%)")
+    p.add_argument("--same-phone", action="store_true",
+                   help="compare per phone unit (serial), not per phone model")
+    p.add_argument("--markdown", metavar="FILE", help="also write Markdown (a CI job summary)")
+    p.add_argument("--junit", metavar="FILE", help="also write JUnit XML: one test case per "
+                   "cell, a regression is a failure, an incomparable cell is skipped")
+    p.add_argument("--json", metavar="FILE", nargs="?", const="-",
+                   help="write JSON (every figure's ratio, interval and verdict) to FILE, or "
+                   "to stdout instead of the table when FILE is left out")
+    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page")
+
+    p = sub.add_parser("history", help="write a static site of every cell's results over "
+                       "time, with change points (exit 1 when there is nothing to show)")
+    p.add_argument("run_dirs", metavar="RUN_DIR", nargs="*",
+                   help="run folders to read instead of the results store")
+    p.add_argument("--store", metavar="URL|PATH",
+                   help="a SQLite file or a postgresql:// URL (default: $NPUBENCH_STORE, else "
+                   "the user's SQLite file)")
+    p.add_argument("--out", metavar="DIR", required=True, help="the site's folder (index.html)")
+    p.add_argument("--device-model", metavar="MODEL", help="only this device model's cells")
+    p.add_argument("--since", metavar="DATE", help="only runs started on or after DATE "
+                   "(ISO 8601)")
+    p.add_argument("--limit-runs", type=int, metavar="N", help="only the newest N runs")
 
     p = sub.add_parser("report", help="write the HTML report of a run folder")
     p.add_argument("run_dir", metavar="RUN_DIR")

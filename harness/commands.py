@@ -13,6 +13,8 @@ from npubench.errors import (
     EXIT_OK,
     ConfigError,
 )
+from npubench.harness.compare_command import cmd_compare  # noqa: F401
+from npubench.harness.history_command import cmd_history  # noqa: F401
 from npubench.harness.store_commands import cmd_ingest, cmd_runs  # noqa: F401
 
 
@@ -104,7 +106,7 @@ def cmd_run(args: Namespace) -> int:
         threads=args.threads, prompt_tokens=args.prompt_tokens, gen_tokens=args.gen_tokens,
         tools=args.tool, require_npu=args.require_npu, measure_power=not args.no_power,
         cooldown_c=args.cooldown_c, out=args.out, report=not args.no_report,
-        store=False if args.no_store else args.store)
+        store=False if args.no_store else args.store, baseline=args.baseline)
     console = _console()
     with _ProgressListener(console) as listener:
         result = run(request, listener)
@@ -112,6 +114,10 @@ def cmd_run(args: Namespace) -> int:
         console.print("[yellow]interrupted[/]: the jobs measured so far are kept in "
                       f"{result.run_dir / 'results.jsonl'}")
     _print_summary(console, result.records)
+    if result.comparison is not None:
+        from npubench.harness.compare_command import print_baseline
+
+        print_baseline(console, result.comparison)
     if result.report:
         console.print(f"report: {result.report}")
     if args.benchmark_json:

@@ -14,6 +14,7 @@ from npubench.errors import (
     EXIT_INTERRUPTED,
     EXIT_JOBS_FAILED,
     EXIT_OK,
+    EXIT_REGRESSION,
     ConfigError,
 )
 
@@ -55,6 +56,9 @@ class RunRequest:
     store: str | Path | bool | None = None
     """The results store the run is also written to: None or True for the default one
     (``NPUBENCH_STORE``, else the user's SQLite file), a path or URL, or False for none."""
+    baseline: str | Path | None = None
+    """Compare the finished run with this run (folder, store run id, ``latest``,
+    ``previous``; resolved before the run starts) and set ``RunResult.comparison``."""
 
 
 @dataclass
@@ -66,15 +70,21 @@ class RunResult:
     records: list[dict[str, Any]]
     interrupted: bool = False
     report: Path | None = None
+    comparison: dict[str, Any] | None = None
+    """The comparison with ``RunRequest.baseline`` (``Comparison.to_dict()``), if asked."""
 
     @property
     def exit_code(self) -> int:
+        """Interrupted 130; failed jobs 4 (3 when every failure is infrastructure), which
+        win over a regression against the baseline (2): a failed job has no numbers."""
         if self.interrupted:
             return EXIT_INTERRUPTED
         failed = [r for r in self.records if r["status"] == "failed"]
         if failed and all((r.get("error") or {}).get("infrastructure") for r in failed):
             return EXIT_INFRA
-        return EXIT_JOBS_FAILED if failed else EXIT_OK
+        if failed:
+            return EXIT_JOBS_FAILED
+        return EXIT_REGRESSION if self.comparison and self.comparison["regressed"] else EXIT_OK
 
 
 def parse_overrides(texts: Sequence[str]) -> dict[str, float | int]:
@@ -126,6 +136,7 @@ def run(request: RunRequest, listener: RunListener | None = None) -> RunResult:
         workloads.append(workload.with_tokens(request.prompt_tokens or tokens.get("prompt_tokens"),
                                               request.gen_tokens or tokens.get("gen_tokens")))
     backends = list(request.backends) or list(suite.backends)
+    baseline = _baseline(request)
     device = resolve_device(request.device)
     try:
         phone = _phone_context(request, device)
@@ -149,11 +160,25 @@ def run(request: RunRequest, listener: RunListener | None = None) -> RunResult:
     finally:
         getattr(device, "close", lambda: None)()
     result = RunResult(run_id, run_dir, outcome.records, outcome.interrupted)
+    if baseline is not None:
+        from npubench.reports.compare.files import compare_to_baseline
+
+        result.comparison = compare_to_baseline(baseline, run_dir)
     if request.report:
         from npubench.reports.html import write_report
 
         result.report = write_report(run_dir)
     return result
+
+
+def _baseline(request: RunRequest):
+    """The baseline run, read before anything runs so that a bad reference fails fast."""
+    if not request.baseline:
+        return None
+    from npubench.reports.compare.inputs import load_run
+
+    store = request.store if isinstance(request.store, (str, Path)) else None
+    return load_run(request.baseline, store)
 
 
 def _phone_context(request: RunRequest, device):

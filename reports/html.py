@@ -46,12 +46,25 @@ def render_report(run_dir: Path) -> str:
         # Trusted: produced by reports.figures, text XML-escaped by matplotlib.
         figure["svg"] = Markup(figure["svg"])
     context["results_file"] = RESULTS_FILE
+    context.update(_baseline_context(Path(run_dir)))
     script, script_hash = _script()
     # Our own static code; the Content-Security-Policy allows this one script by its hash,
     # so markup that slipped into the page could not run any other.
     context["script"] = Markup(script)
     context["script_hash"] = script_hash
     return _template().render(**context)
+
+
+def _baseline_context(run_dir: Path) -> dict[str, Any]:
+    """The "Against the baseline" section (``npubench run --baseline``), when the run has
+    one: ``cmp`` for ``compare_section.html.j2`` and its CSS."""
+    from markupsafe import Markup
+
+    from npubench.reports.compare.files import read_baseline
+    from npubench.reports.compare.html import CSS, section
+
+    data = read_baseline(run_dir)
+    return {"cmp": section(data) if data else None, "cmp_css": Markup(CSS if data else "")}
 
 
 @lru_cache(maxsize=1)
