@@ -1,0 +1,74 @@
+"""Writing a comparison's files (Markdown, JUnit XML, JSON, HTML), and the comparison a run
+keeps against its baseline (``baseline.json`` in the run folder, which the run's report
+reads for its "Against the baseline" section)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from npubench.reports.run_view import RunView, read_run_folder
+
+BASELINE_FILE = "baseline.json"
+"""A run's comparison against its ``--baseline`` (``Comparison.to_dict()``)."""
+
+
+def _write(path: str | os.PathLike, text: str) -> Path:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
+
+
+def to_json(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=1, allow_nan=False) + "\n"
+
+
+def write_outputs(data: dict[str, Any], *, markdown=None, junit=None, json_file=None,
+                  html=None) -> list[Path]:
+    """Write each requested file of ``Comparison.to_dict()``; returns the paths written."""
+    written = []
+    if markdown:
+        from npubench.reports.compare.markdown import render_markdown
+
+        written.append(_write(markdown, render_markdown(data)))
+    if junit:
+        from npubench.reports.compare.junit import render_junit
+
+        written.append(_write(junit, render_junit(data)))
+    if json_file:
+        written.append(_write(json_file, to_json(data)))
+    if html:
+        from npubench.reports.compare.html import render_compare_html
+
+        written.append(_write(html, render_compare_html(data)))
+    return written
+
+
+def compare_to_baseline(baseline: RunView, run_dir: Path, *,
+                        threshold: float | None = None) -> dict[str, Any]:
+    """Compare the run in ``run_dir`` against ``baseline``, keep the result in the run
+    folder (``baseline.json``) and return it."""
+    from npubench.reports.compare.comparison import DEFAULT_THRESHOLD, compare_runs
+
+    comparison = compare_runs(baseline, read_run_folder(Path(run_dir)),
+                              threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
+    data = comparison.to_dict()
+    _write(Path(run_dir) / BASELINE_FILE, to_json(data))
+    return data
+
+
+def read_baseline(run_dir: Path) -> dict[str, Any] | None:
+    """The run's comparison against its baseline, or None when it was run without one."""
+    path = Path(run_dir) / BASELINE_FILE
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) and "cells" in data else None
