@@ -89,3 +89,26 @@ def test_the_installed_wheel_imports_and_runs_outside_the_checkout(wheel, tmp_pa
     help_text = subprocess.run([sys.executable, "-m", "npubench", "--help"], cwd=tmp_path,
                                env=env, capture_output=True, text=True)
     assert help_text.returncode == 0 and "usage: npubench" in help_text.stdout
+
+
+def test_the_wheel_holds_the_results_store_migrations_and_runs_them(wheel, tmp_path):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for needed in ("npubench/reports/store/migrations/env.py",
+                   "npubench/reports/store/migrations/script.py.mako",
+                   "npubench/reports/store/migrations/versions/0001_initial.py",
+                   "npubench/reports/store/migrations/versions/0002_environment_filters.py"):
+        assert needed in names, needed
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet",
+                    "--target", str(target), str(wheel)], check=True, timeout=300)
+    code = textwrap.dedent(f"""
+        import npubench.reports.store.migrate as m
+        from npubench.reports.store import open_store
+        assert m.__file__.startswith({str(target)!r}), m.__file__
+        store = open_store({str(tmp_path / "fresh.sqlite")!r})
+        assert store.runs() == []
+        """)
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(target)},
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
