@@ -79,6 +79,9 @@ def test_filters_of_the_store_and_of_run_folders_agree(store_target, tmp_path):
     with open_store(store_target) as store:
         assert [i["run_id"] for i in store.runs(device_model="SM-S928B")] == ["run-b"]
         assert [i["run_id"] for i in store.runs(since=T2)] == ["run-b", "run-c"]
+        # the same moment in another zone, without milliseconds: still the same moment
+        assert [i["run_id"] for i in store.runs(since="2026-11-21T09:00:00+01:00")] == [
+            "run-b", "run-c"]
         assert [v.run_id for v in store.run_views(workload="squeezenet")] == ["run-c"]
         assert [len(v.records) for v in store.run_views(status="ok")] == [2, 2, 2]
 

@@ -27,8 +27,8 @@ def run_row(info: dict[str, Any]) -> dict[str, Any]:
     simulated = info.get("simulated")  # the run's own flag; else set from its records
     return {
         "run_id": str(info["run_id"]),
-        "started_at": _text(info.get("started_at")),
-        "finished_at": _text(info.get("finished_at")),
+        "started_at": _moment(info.get("started_at")),
+        "finished_at": _moment(info.get("finished_at")),
         "suite": _text(info.get("suite")),
         "simulated": bool(simulated) if simulated is not None else None,
         "info": to_json(info),
@@ -45,7 +45,7 @@ def record_row(run_id: str, record: dict[str, Any], samples: dict[str, list[floa
         "run_id": run_id,
         "job_id": str(record.get("job_id") or f"job-{record.get('index')}"),
         "job_index": record.get("index") if isinstance(record.get("index"), int) else None,
-        "started_at": _text(record.get("started_at")),
+        "started_at": _moment(record.get("started_at")),
         "status": _text(record.get("status")),
         "cell_id": cell.as_id(),
         "device_model": cell.device_model,
@@ -64,6 +64,17 @@ def record_row(run_id: str, record: dict[str, Any], samples: dict[str, list[floa
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _moment(value: Any) -> str | None:
+    """A stored time column: UTC ISO 8601 with milliseconds when it parses (so that text
+    order is time order), else the text as given."""
+    if value in (None, ""):
+        return None
+    try:
+        return timestamp(value, "time")
+    except ConfigError:
+        return str(value)
 
 
 def timestamp(value: Any, name: str) -> str:
