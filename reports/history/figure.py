@@ -40,7 +40,7 @@ def cell_svg(cell: CellHistory) -> str:
         return ""
     with mpl.rc_context(_RC):
         fig = Figure(figsize=(9.0, 0.6 + 2.3 * len(metrics)))
-        fig.subplots_adjust(left=0.08, right=0.99, top=1 - 0.35 / (0.6 + 2.3 * len(metrics)),
+        fig.subplots_adjust(left=0.08, right=0.96, top=1 - 0.35 / (0.6 + 2.3 * len(metrics)),
                             bottom=0.5 / (0.6 + 2.3 * len(metrics)), hspace=0.45)
         axes = fig.subplots(len(metrics), 1, squeeze=False)[:, 0]
         for ax, history in zip(axes, metrics, strict=True):
@@ -73,6 +73,10 @@ def _draw(ax, history: MetricHistory) -> None:
             label="fitted level")
     bottom, top = _limits(med, low, high)
     ax.set_ylim(bottom, top)
+    failed = ~measured
+    if failed.any():  # runs of the cell that measured nothing (failed, skipped): marked, not drawn
+        ax.plot(x[failed], np.full(int(failed.sum()), bottom), "x", color=_STEP_WORSE,
+                markersize=5, clip_on=False, label="not measured")
     for i, point in enumerate(points):
         if point.env_changes and i > 0:
             ax.axvline(i - 0.5, color=_ENV_COLOR, linestyle=":", linewidth=1)

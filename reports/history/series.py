@@ -177,7 +177,7 @@ def _is_llm(record: dict[str, Any]) -> bool:
 def cell_histories(views: Iterable[RunView], *, device_model: str | None = None,
                    same_phone: bool = False) -> list[CellHistory]:
     """One history per cell over ``views`` (oldest first), sorted by device model then cell;
-    ``device_model`` keeps only that model's cells (case-insensitive)."""
+    ``device_model`` keeps only that model's cells (as the device reports it)."""
     by_cell: dict[CellKey, dict[str, tuple[dict, dict, dict]]] = {}
     llm_cells: set[CellKey] = set()
     order: list[str] = []
@@ -185,7 +185,7 @@ def cell_histories(views: Iterable[RunView], *, device_model: str | None = None,
         order.append(view.run_id)
         for record in view.records:
             key = cell_key(record, same_phone=same_phone)
-            if device_model and key.device_model.casefold() != device_model.casefold():
+            if device_model and key.device_model != device_model:
                 continue
             runs = by_cell.setdefault(key, {})
             # Two records of one cell in one run: the last measured one stands for the run.
