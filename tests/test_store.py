@@ -252,3 +252,15 @@ def test_load_results_from_run_folders_still_works(tmp_path):
     frame = npubench.load_results(a, status="ok")
     assert list(frame["status"]) == ["ok", "ok"]
     assert len(npubench.load_results(Path(a))) == 4
+
+
+def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path, capsys):
+    garbage = tmp_path / "notes.sqlite"
+    garbage.write_text("not a database\n")
+    assert main(["runs", "--store", str(garbage)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot open the results store sqlite:///{garbage}: file is not a database" in err
+    assert main(["ingest", str(tmp_path), "--store", str(tmp_path)]) == 1  # a folder
+    err = capsys.readouterr().err
+    assert f"cannot open the results store sqlite:///{tmp_path}: unable to open" in err
+    assert "Traceback" not in err

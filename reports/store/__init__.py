@@ -34,7 +34,7 @@ def open_store(target: str | os.PathLike | None = None):
     url = store_url(target)
     try:
         engine = make_engine(url)
-    except (SQLAlchemyError, ImportError, ValueError) as exc:
+    except (SQLAlchemyError, ImportError, ValueError, OSError) as exc:
         raise ResultsError(f"cannot use the results store {url!r}: {exc}",
                            hint="give a file path or a postgresql:// URL") from None
     where = engine.url.render_as_string(hide_password=True)
