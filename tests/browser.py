@@ -70,6 +70,7 @@ def open_page(html: Path, work: Path, *, size: tuple[int, int] = (1200, 900)) ->
     the browser's log. Offline: a page that fetched from the network would log errors."""
     browser = chromium()
     url = Path(html).resolve().as_uri()
+    Path(work).mkdir(parents=True, exist_ok=True)
     png = Path(work) / "screenshot.png"
     profile = Path(work) / "chromium-profile"
     shot = subprocess.run(

@@ -4,7 +4,6 @@ record is HTML-escaped and its Markdown punctuation backslash-escaped, so a work
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any
 
@@ -12,13 +11,14 @@ from npubench.reports.compare import view
 
 ICONS = {"slower": "🔴 slower", "faster": "🟢 faster", "same": "⚪ same",
          "incomparable": "🟡 incomparable"}
-_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+_SPECIAL = re.compile(r"[&<>\\`*_{}\[\]()#+\-.!|~]")
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
 def md_escape(text: str) -> str:
-    """Text safe inside a Markdown table cell: no HTML, no formatting, no cell breaks."""
-    escaped = html.escape(str(text), quote=True)
-    escaped = _PUNCTUATION.sub(r"\\\1", escaped)
+    """Text safe inside a Markdown table cell: no HTML (``& < >`` as entities), no
+    formatting and no cell breaks (Markdown punctuation backslash-escaped), one line."""
+    escaped = _SPECIAL.sub(lambda m: _ENTITIES.get(m[0]) or "\\" + m[0], str(text))
     return escaped.replace("\r", " ").replace("\n", "<br>")
 
 
