@@ -4,7 +4,7 @@ so that ``npubench --help`` stays fast.
 Exit codes:
   0    success (every job ok or skipped)
   1    usage or configuration error; nothing was run
-  2    regression found (reserved for comparisons)
+  2    regression found (compare, run --baseline)
   3    device or infrastructure failure
   4    the run finished but one or more jobs failed
   130  interrupted (Ctrl-C): what was measured stays in results.jsonl

@@ -53,7 +53,8 @@ def run_suite(suite: str | None = "quick", *, device: str | None = None,
     ``npubench run``: ``input_shapes``, ``threads``, ``prompt_tokens``, ``gen_tokens``,
     ``tools`` (``["benchmark_model=PATH"]``), ``require_npu``, ``measure_power``,
     ``cooldown_c``, ``store`` (the results store it also goes into: a path or URL, or False
-    for none; default ``NPUBENCH_STORE`` or the user's SQLite file). Raises
+    for none; default ``NPUBENCH_STORE`` or the user's SQLite file), ``baseline`` (a run to
+    compare with afterwards: ``comparison`` and an exit code of 2 on a regression). Raises
     ``NpubenchError`` for what a user must change; a job that fails is
     a record with ``status: failed``, not an exception.
     """
