@@ -6,7 +6,10 @@ a few cells get an injected step (one with an environment change the same night)
 follow decode tokens/s too, and one night has a failed job. Prints the time of each stage and
 whether the injected steps were found.
 
-    python benchmarks/history_speed.py [--nights 60] [--cells 100] [--out DIR]
+    python benchmarks/history_speed.py [--nights 60] [--cells 100] [--out DIR] [--store]
+
+With ``--store`` the runs are first written into a fresh SQLite results store (not timed) and
+``npubench history --store FILE --out DIR`` is timed as a user runs it (reading included).
 """
 
 from __future__ import annotations
@@ -105,6 +108,8 @@ def main() -> None:
     parser.add_argument("--nights", type=int, default=60)
     parser.add_argument("--cells", type=int, default=100)
     parser.add_argument("--out", type=Path, help="default: a temporary folder")
+    parser.add_argument("--store", action="store_true",
+                        help="also time the command from a SQLite store")
     args = parser.parse_args()
 
     from npubench.reports.history import build_site, cell_histories, select_runs
@@ -128,7 +133,32 @@ def main() -> None:
         "site_s": round(t3 - t2, 2), "history_total_s": round(t3 - t1, 2),
         "target_s": 30, "site_bytes": size, "steps_found": found,
     }
+    if args.store:
+        result["command_from_sqlite_store_s"] = _time_from_store(views)
     print(json.dumps(result, indent=1))
+
+
+def _time_from_store(views: list[RunView]) -> float:
+    """Seconds of ``npubench history --store FILE --out DIR`` over ``views`` put in a store."""
+    import contextlib
+    import io
+
+    from npubench.harness.cli import main as cli
+    from npubench.reports.store import open_store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "results.sqlite"
+        store = open_store(db)
+        for view in views:
+            store.add_run(view.info)
+            store.add_records(view.run_id, [(r, None) for r in view.records], view.info)
+        store.close()
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = cli(["history", "--store", str(db), "--out", str(Path(tmp) / "site")])
+        seconds = time.perf_counter() - t0
+        assert code == 0, code
+    return round(seconds, 2)
 
 
 if __name__ == "__main__":

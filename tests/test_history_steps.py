@@ -99,3 +99,16 @@ def test_a_ten_percent_step_over_three_percent_noise_is_found_nearly_always():
         series = [10 * (1 + rng.gauss(0, 0.03)) * (1.10 if i >= 30 else 1.0) for i in range(60)]
         found += any(abs(s.index - 30) <= 2 for s in detect_steps(series))
     assert found >= 38
+
+
+def test_the_cost_table_gives_ruptures_own_l1_costs():
+    import numpy as np
+    from ruptures.costs import CostL1
+
+    from npubench.reports.history.steps import CostL1Table
+
+    y = np.array(_flat(10.0, 9) + _flat(12.0, 8, offset=3)).reshape(-1, 1)
+    table, plain = CostL1Table().fit(y), CostL1().fit(y)
+    for start in range(len(y)):
+        for end in range(start + 2, len(y) + 1):
+            assert table.error(start, end) == pytest.approx(plain.error(start, end), abs=1e-12)

@@ -49,6 +49,8 @@ def cell_svg(cell: CellHistory) -> str:
 
 
 def _draw(ax, history: MetricHistory) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     points = history.points
     n = len(points)
     x = np.arange(n, dtype=float)
@@ -68,6 +70,8 @@ def _draw(ax, history: MetricHistory) -> None:
     if sim.any():
         ax.plot(x[sim], med[sim], "s", color=_SIMULATED_COLOR, markersize=3,
                 label="median (simulated)")
+        ax.set_title("yellow squares: simulated phone", loc="right", fontsize=7,
+                     color=_SIMULATED_COLOR)
     fit = np.array([np.nan if v is None else v for v in history.fit])
     ax.plot(x[measured], fit[measured], color="black", linewidth=1, drawstyle="steps-mid",
             label="fitted level")
@@ -92,8 +96,10 @@ def _draw(ax, history: MetricHistory) -> None:
     ax.set_ylabel(history.metric.label, parse_math=False)
     ticks = _ticks(n)
     ax.set_xticks(ticks, [points[i].started_at[:10] or str(i) for i in ticks], parse_math=False)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.grid(axis="y", color="#dddddd", linewidth=0.5)
-    ax.legend(loc="upper left", fontsize=6, frameon=False, ncol=4)
+    # No matplotlib legend: the page explains the marks under the figure (a legend per axes
+    # was a tenth of the site's build time).
 
 
 def _limits(med, low, high) -> tuple[float, float]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
+from ruptures.base import BaseCost
 
 PENALTY_BETA = 3.0
 MIN_SEGMENT = 2
@@ -92,10 +93,37 @@ def detect_steps(values: Sequence[float], *, beta: float = PENALTY_BETA,
     if not np.all(np.isfinite(y)):
         raise ValueError("detect_steps: the series holds NaN or infinity; leave those runs out")
     scaled = (y / noise_scale(y)).reshape(-1, 1)
-    algo = ruptures.Pelt(model="l1", min_size=min_segment, jump=1).fit(scaled)
+    algo = ruptures.Pelt(custom_cost=CostL1Table(), min_size=min_segment, jump=1).fit(scaled)
     ends = algo.predict(pen=beta * math.log(n))
     breaks = [int(b) for b in ends[:-1]]
     return _merge_small(y, breaks, min_relative)
+
+
+class CostL1Table(BaseCost):
+    """ruptures' ``CostL1`` (the sum of absolute deviations from the segment's median) with
+    every segment's cost computed up front, one vectorised median per start: the same numbers
+    as ``CostL1``, without PELT's ~n^2/2 separate ``np.median`` calls (the history of 100 cells
+    x 60 runs took 9 s of them)."""
+
+    model = "l1_table"
+    min_size = 2
+
+    def fit(self, signal) -> CostL1Table:
+        y = np.asarray(signal, dtype=float).reshape(-1)
+        n = y.size
+        self.signal = y.reshape(-1, 1)  # ruptures reads its length
+        self.table = np.zeros((n + 1, n + 1))
+        for start in range(n):
+            tail = y[start:]
+            m = tail.size
+            # row i holds y[start:start + i + 1], NaN after it
+            rows = np.where(np.tri(m, dtype=bool), tail[None, :], np.nan)
+            medians = np.nanmedian(rows, axis=1)
+            self.table[start, start + 1:] = np.nansum(np.abs(rows - medians[:, None]), axis=1)
+        return self
+
+    def error(self, start: int, end: int) -> float:
+        return float(self.table[start, end])
 
 
 def _merge_small(y: np.ndarray, breaks: list[int], min_relative: float) -> list[Step]:
