@@ -2,8 +2,8 @@
 Nothing heavy is imported at import time.
 
 Exit codes: 0 when the site was written; 1 when there is nothing to show (an empty store, run
-folders that are not runs, filters that match no run) or an option is wrong; 3 when the store
-cannot be reached.
+folders that are not runs, filters that match no run), the store cannot be opened (the store's
+``ResultsError``), or an option is wrong.
 """
 
 from __future__ import annotations

@@ -72,9 +72,13 @@ def _draw(ax, history: MetricHistory) -> None:
                 label="median (simulated)")
         ax.set_title("yellow squares: simulated phone", loc="right", fontsize=7,
                      color=_SIMULATED_COLOR)
-    fit = np.array([np.nan if v is None else v for v in history.fit])
-    ax.plot(x[measured], fit[measured], color="black", linewidth=1, drawstyle="steps-mid",
-            label="fitted level")
+    # The fitted level: one horizontal segment per stretch between change points.
+    bounds = [0, *(s.index for s in history.steps), n]
+    for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+        levels = [v for v in history.fit[start:end] if v is not None]
+        if levels:
+            ax.hlines(levels[0], start - 0.4 if start else -0.2, end - 0.6, color="black",
+                      linewidth=1)
     bottom, top = _limits(med, low, high)
     ax.set_ylim(bottom, top)
     failed = ~measured
