@@ -47,14 +47,15 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "--npubench-store", "none",
+def run(pytester: pytest.Pytester, *args: str, store: str = "none") -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "--npubench-store", store,
                                          *args, timeout=600)
 
 
 def test_the_fixture_measures_on_the_host_and_benchmark_json_holds_the_samples(project):
     project.makepyfile(test_model=TEST_ON_HOST)
-    result = run(project, "--benchmark-json", "bench.json")
+    store = project.path / "store.sqlite"
+    result = run(project, "--benchmark-json", "bench.json", store=str(store))
     result.assert_outcomes(passed=1)
     seen = json.loads((project.path / "seen.json").read_text())
     samples_file = json.loads(Path(seen["samples_file"]).read_text())["latency_ms"]
@@ -68,6 +69,15 @@ def test_the_fixture_measures_on_the_host_and_benchmark_json_holds_the_samples(p
     info = bench["extra_info"]
     assert info["npubench_device"] == "host" and info["simulated"] is False
     assert info["backend"].startswith("tflite:xnnpack") and info["workload"] == "add"
+    from npubench.reports.store import open_store  # the run also went to --npubench-store
+
+    opened = open_store(str(store))
+    try:
+        (view,) = opened.run_views()
+        assert view.run_id == info["run_id"]
+        assert [r["workload"]["name"] for r in view.records] == ["add"]
+    finally:
+        opened.close()
 
 
 def test_a_failed_job_fails_the_test_with_the_records_error_and_npu_on_host_skips(project):
