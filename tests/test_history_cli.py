@@ -59,6 +59,11 @@ def test_history_from_a_sqlite_store_with_filters(host_runs, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no runs to show" in err and "device models there:" in err
     assert "Traceback" not in err
+    assert main(["history", "--store", store, "--out", str(tmp_path / "none"),
+                 "--since", "2099-01-01"]) == 1
+    assert "with --since 2099-01-01" in capsys.readouterr().err
+    assert main(["history", "--store", store, "--out", str(tmp_path / "recent"),
+                 "--since", "2000-01-01"]) == 0
 
 
 def test_history_from_postgresql(host_runs, tmp_path, capsys):
@@ -88,6 +93,14 @@ def test_bad_options_exit_1(tmp_path, capsys, argv, message):
     store = str(tmp_path / "empty.sqlite")
     assert main(["history", "--store", store, "--out", str(tmp_path / "s"), *argv]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_a_store_that_cannot_be_opened_exits_1(tmp_path, capsys):
+    code = main(["history", "--store", "postgresql://nobody@127.0.0.1:1/none", "--out",
+                 str(tmp_path / "site")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "cannot open the results store" in err and "Traceback" not in err
 
 
 def test_a_folder_that_is_not_a_run_exits_1(tmp_path, capsys):
