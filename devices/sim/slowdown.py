@@ -15,8 +15,9 @@ estimate. The work itself is not slowed; the tool reports the scaled times.
   spec over a class over none); among equals the last one given.
 
 The knob lives in the simulator only: it is logged on the simulator's stderr
-(``npubench-sim: slowdown ...``) when it applies, and never reaches the phone's output as a
-word, nor a record as a field. The harness cannot import this module (tests/test_layering.py).
+(``npubench-sim: slowdown ...``) when it first applies to a workload and backend, and never
+reaches the phone's output as a word, nor a record as a field. The harness cannot import this
+module (tests/test_layering.py).
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class Slowdown:
 
     def __init__(self, knobs: Iterable[Knob | str] = ()):
         self.knobs = tuple(k if isinstance(k, Knob) else parse_knob(k) for k in knobs)
+        self._logged: set[tuple[Knob, str, str, str]] = set()
 
     def __bool__(self) -> bool:
         return bool(self.knobs)
@@ -107,12 +109,16 @@ class Slowdown:
 
     def factor(self, model_path: str, backend: str, tool: str) -> float:
         """The factor for a tool run of the model at ``model_path`` (a path on the phone) on
-        ``backend``; 1.0 when no knob matches. Logs the knob on the simulator's stderr when
-        one applies."""
+        ``backend``; 1.0 when no knob matches. Logs the knob on the simulator's stderr the
+        first time it applies to a workload, backend and tool (a run starts a tool per
+        round)."""
         workload = model_stem(model_path)
         knob = self.knob_for(workload, backend)
         if knob is None:
             return 1.0
+        if (knob, workload, backend, tool) in self._logged:
+            return knob.factor
+        self._logged.add((knob, workload, backend, tool))
         print(f"npubench-sim: slowdown {knob} applied: {tool} measures {workload} on {backend} "
               f"x{knob.factor:g}", file=sys.stderr, flush=True)
         return knob.factor
