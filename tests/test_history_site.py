@@ -76,6 +76,13 @@ def test_a_failed_run_is_listed_with_its_reason(site):
     assert "not measured: failed: delegate crashed" in page
 
 
+def test_the_front_page_says_when_the_latest_run_measured_nothing(tmp_path):
+    views = runs_from_series({("mobilenet", "tflite:gpu"): FLAT[:5] + [None]})
+    write_history(views, tmp_path)
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "run run004; the latest run measured nothing: failed: delegate crashed" in index
+
+
 def test_simulated_runs_are_labelled_where_their_numbers_appear(site):
     page = _cell_page(site, "tflite:gpu")
     assert "simulated phone" in page
