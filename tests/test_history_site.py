@@ -148,3 +148,15 @@ def test_the_benchmark_generator_builds_a_site_with_its_steps_found(tmp_path):
     found = [(c.key.backend, s.index) for c in cells for s in c.steps]
     assert found == [("tflite:qnn-htp", 8)]
     assert summary.cells == 12 and len(list(tmp_path.glob("cell-*.html"))) == 12
+
+
+def test_hostile_environment_names_and_values_are_escaped_in_figures_and_tables(tmp_path):
+    views = runs_from_series({("mobilenet", "tflite:gpu"): FLAT})
+    for i, view in enumerate(views):
+        view.info["versions"] = {HOSTILE_WORKLOAD: "1" if i < 6 else HOSTILE_BACKEND}
+    write_history(views, tmp_path)
+    (page,) = tmp_path.glob("cell-*.html")
+    text = page.read_text(encoding="utf-8")
+    assert "<img" not in text and "rm -rf x'" not in text
+    assert "env: library.&lt;img src=x onerror=alert(1)&gt;" in text  # the figure's label
+    assert "a b;rm -rf x&#39;" in text  # the runs table
