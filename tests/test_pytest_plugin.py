@@ -146,3 +146,20 @@ def test_compare_fail_catches_a_slowed_simulated_phone(project):
                "--benchmark-compare-fail=median:300%")
     assert same.ret == 0, same.stdout.str()[-3000:]
     assert "Performance has regressed" not in same.stdout.str() + same.stderr.str()
+
+
+def test_the_plugin_is_registered_and_imports_nothing_heavy():
+    import subprocess
+    import sys
+    from importlib.metadata import entry_points
+
+    (entry,) = [e for e in entry_points(group="pytest11") if e.name == "npubench"]
+    assert entry.value == "npubench.harness.pytest_plugin"
+    heavy = ["numpy", "pandas", "scipy", "sqlalchemy", "npubench.harness.suite_run",
+             "npubench.devices.registry", "pytest_benchmark"]
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, npubench.harness.pytest_plugin; "
+         f"print([m for m in {heavy!r} if m in sys.modules])"],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
