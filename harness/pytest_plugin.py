@@ -180,19 +180,20 @@ class Npubench:
                 or config.getoption("benchmark_skip", False):
             return
         bench = self._request.getfixturevalue("benchmark")
-        if getattr(bench, "disabled", False):
-            return
         if self._benchmark_filled or getattr(bench, "_mode", None):
             warnings.warn(pytest.PytestWarning(
                 f"npubench: the benchmark of {self._request.node.nodeid} already holds a "
                 f"run's samples; {result.record['job_id']} is not added to it"), stacklevel=3)
             return
+        # used, as pedantic() marks it (also when disabled: pytest-benchmark then warns of a
+        # fixture "not used at all" otherwise)
+        bench._mode = "npubench.run(...)"
+        self._benchmark_filled = True
         samples_s = [ms / 1000.0 for ms in result.samples_ms if ms is not None]
-        if not samples_s:
+        if getattr(bench, "disabled", False) or not samples_s:
             return
         # pytest-benchmark's own path (BenchmarkFixture.pedantic): one Metadata per fixture,
         # one stats.update per round; here a round is one device-measured iteration
-        bench._mode = "npubench.run(...)"
         stats = bench._make_stats(1)
         for seconds in samples_s:
             stats.update(seconds)
@@ -203,7 +204,6 @@ class Npubench:
             "workload_sha256": result.record["workload"].get("sha256"),
             "run_id": result.record["run_id"], "samples": "device-measured latency_ms",
         })
-        self._benchmark_filled = True
 
 
 @pytest.fixture

@@ -102,9 +102,12 @@ def test_bad_setting(npubench):
     assert "Traceback" not in result.stdout.str()
 
 
-def test_without_pytest_benchmark_the_fixture_still_runs(project):
+def test_without_pytest_benchmark_or_with_it_disabled_the_fixture_still_runs(project):
     project.makepyfile(test_model=TEST_ON_HOST)
     run(project, "-p", "no:benchmark").assert_outcomes(passed=1)
+    disabled = run(project, "--benchmark-disable")
+    disabled.assert_outcomes(passed=1)
+    assert "not used at all" not in disabled.stdout.str()  # pytest-benchmark's warning
 
 
 def test_a_hostile_test_name_and_model_name_are_only_file_names(project):
