@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "figure's ratio NEW/BASE is beyond 1 +/- this (default 3%%)")
     p.add_argument("--same-phone", action="store_true",
                    help="compare per phone unit (serial), not per phone model")
+    p.add_argument("--no-history", action="store_true",
+                   help="do not widen the intervals by each cell's run-to-run spread, read "
+                   "from its earlier runs in the results store (used when 5 or more exist)")
     p.add_argument("--markdown", metavar="FILE", help="also write Markdown (a CI job summary)")
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML: one test case per "
                    "cell, a regression is a failure, an incomparable cell is skipped")

@@ -13,13 +13,15 @@ def cmd_compare(args: Namespace) -> int:
     from npubench.harness.commands import _console
     from npubench.reports.compare.comparison import compare_runs
     from npubench.reports.compare.files import to_json, write_outputs
-    from npubench.reports.compare.inputs import load_run, parse_threshold
+    from npubench.reports.compare.inputs import load_history, load_run, parse_threshold
     from npubench.reports.compare.terminal import print_comparison
 
     threshold = parse_threshold(args.threshold)
     base = load_run(args.base, args.store)
     new = load_run(args.new, args.store)
-    data = compare_runs(base, new, threshold=threshold, same_phone=args.same_phone).to_dict()
+    history = [] if args.no_history else load_history(args.store, base, new)
+    data = compare_runs(base, new, threshold=threshold, same_phone=args.same_phone,
+                        history=history).to_dict()
     json_to_stdout = args.json == "-"
     written = write_outputs(data, markdown=args.markdown, junit=args.junit,
                             json_file=None if json_to_stdout else args.json, html=args.html)

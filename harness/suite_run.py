@@ -163,7 +163,8 @@ def run(request: RunRequest, listener: RunListener | None = None) -> RunResult:
     if baseline is not None:
         from npubench.reports.compare.files import compare_to_baseline
 
-        result.comparison = compare_to_baseline(baseline, run_dir)
+        store = request.store if isinstance(request.store, (str, Path)) else None
+        result.comparison = compare_to_baseline(baseline, run_dir, store=store)
     if request.report:
         from npubench.reports.html import write_report
 

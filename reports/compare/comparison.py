@@ -4,11 +4,12 @@ and what every renderer reads)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from npubench.reports.cell_key import CellKey
-from npubench.reports.compare import stats
+from npubench.reports.cell_key import CellKey, cell_key
+from npubench.reports.compare import noise, stats
 from npubench.reports.compare.match import CellPair, is_simulated, match_cells, run_notes
 from npubench.reports.compare.metrics import METRICS, Metric
 from npubench.reports.run_view import RunView
@@ -38,6 +39,14 @@ class FigureResult:
     n_base: int = 0
     n_new: int = 0
     note: str = ""
+    within_low: float | None = None
+    within_high: float | None = None
+    """The bootstrap interval alone (the noise inside the two runs)."""
+    run_spread: float | None = None
+    """The run-to-run spread (sd of log medians) of this figure in the cell's earlier runs;
+    None when fewer than ``noise.MIN_RUNS`` earlier runs were at hand."""
+    history_runs: int = 0
+    """How many earlier runs gave ``run_spread``."""
 
 
 @dataclass
@@ -124,22 +133,67 @@ def _run_summary(run: RunView) -> dict[str, Any]:
 
 
 def compare_runs(base: RunView, new: RunView, *, threshold: float = DEFAULT_THRESHOLD,
-                 same_phone: bool = False, n_resamples: int = stats.N_RESAMPLES) -> Comparison:
-    """Compare ``new`` against ``base`` cell by cell (see the module docstrings)."""
+                 same_phone: bool = False, n_resamples: int = stats.N_RESAMPLES,
+                 history: Sequence[RunView] = ()) -> Comparison:
+    """Compare ``new`` against ``base`` cell by cell (see the module docstrings).
+
+    ``history``: earlier runs (any order; BASE and NEW themselves are left out) whose medians
+    give each cell's run-to-run spread (``noise``); an interval is then the wider of the
+    within-run bootstrap and the run-to-run interval."""
     if not 0 <= threshold < 1:
         raise ValueError(f"threshold {threshold!r} is not in [0, 1)")
-    cells = [compare_cell(pair, threshold, n_resamples)
+    earlier = history_values(history, exclude={base.run_id, new.run_id},
+                             same_phone=same_phone)
+    cells = [compare_cell(pair, threshold, n_resamples, earlier.get(pair.key, {}))
              for pair in match_cells(base, new, same_phone=same_phone)]
     cells.sort(key=lambda c: (ORDER[c.verdict], -c.worst_ratio(), c.label))
     compared = [c for c in cells if c.base_job and c.new_job]
     common = (sorted(set.intersection(*(set(c.environment_changes) for c in compared)))
               if compared else [])
+    notes = run_notes(base, new) + _noise_notes(cells)
     return Comparison(_run_summary(base), _run_summary(new), threshold, same_phone, cells,
-                      notes=run_notes(base, new), common_environment_changes=common)
+                      notes=notes, common_environment_changes=common)
+
+
+def history_values(history: Sequence[RunView], *, exclude: set[str] = frozenset(),
+                   same_phone: bool = False) -> dict[CellKey, dict[str, list[float]]]:
+    """cell -> metric name -> the figure's value in each earlier ok run (oldest first, the
+    last ``noise.MAX_RUNS``)."""
+    out: dict[CellKey, dict[str, list[float]]] = {}
+    for view in sorted(history, key=lambda v: v.started_at):
+        if view.run_id in exclude:
+            continue
+        for record in view.records:
+            if record.get("status") != "ok":
+                continue
+            per_metric = out.setdefault(cell_key(record, same_phone=same_phone), {})
+            for metric in METRICS:
+                value = metric.value(record)
+                if value is not None and value > 0:
+                    per_metric.setdefault(metric.name, []).append(value)
+    return {key: {name: values[-noise.MAX_RUNS:] for name, values in metrics.items()}
+            for key, metrics in out.items()}
+
+
+def _noise_notes(cells: list[CellResult]) -> list[str]:
+    decided = [f for c in cells for f in c.figures if f.interval]
+    if not decided:
+        return []
+    with_history = sum(1 for f in decided if f.run_spread is not None)
+    if with_history == len(decided):
+        return []
+    what = ("no figure has" if with_history == 0
+            else f"{len(decided) - with_history} of {len(decided)} figures have no")
+    return [f"{what} {noise.MIN_RUNS} or more earlier runs of its cell to measure the "
+            "run-to-run spread: those intervals cover only the noise inside each run, and a "
+            "difference between whole runs (another load on the machine, a warmer phone) may "
+            "be called a change; keep runs in a results store so that later comparisons "
+            "know each cell's run-to-run spread"]
 
 
 def compare_cell(pair: CellPair, threshold: float,
-                 n_resamples: int = stats.N_RESAMPLES) -> CellResult:
+                 n_resamples: int = stats.N_RESAMPLES,
+                 earlier: dict[str, list[float]] | None = None) -> CellResult:
     """One cell: its figures and its verdict (``incomparable`` with the reason when the
     records cannot be compared or no figure has an interval)."""
     cell = CellResult(pair.key, stats.INCOMPARABLE, environment_changes=pair.environment_changes,
@@ -153,7 +207,8 @@ def compare_cell(pair: CellPair, threshold: float,
     assert pair.base is not None and pair.new is not None
     intervals: dict[str, dict[float, stats.Interval] | str] = {}
     for metric in METRICS:
-        figure = _figure(metric, pair, threshold, intervals, n_resamples)
+        figure = _figure(metric, pair, threshold, intervals, n_resamples,
+                         (earlier or {}).get(metric.name, []))
         if figure is not None:
             cell.figures.append(figure)
     decided = [f.verdict for f in cell.figures if f.interval]
@@ -170,7 +225,7 @@ def compare_cell(pair: CellPair, threshold: float,
 
 def _figure(metric: Metric, pair: CellPair, threshold: float,
             cache: dict[str, dict[float, stats.Interval] | str],
-            n_resamples: int) -> FigureResult | None:
+            n_resamples: int, earlier: list[float]) -> FigureResult | None:
     base_value, new_value = metric.value(pair.base), metric.value(pair.new)
     base_series = pair.base_samples.get(metric.samples) if metric.samples else None
     new_series = pair.new_samples.get(metric.samples) if metric.samples else None
@@ -198,9 +253,16 @@ def _figure(metric: Metric, pair: CellPair, threshold: float,
         return figure
     interval = result[metric.quantile]
     figure.base, figure.new, figure.ratio = interval.base, interval.new, interval.ratio
-    figure.ci95_low, figure.ci95_high = interval.low, interval.high
+    figure.within_low, figure.within_high = interval.low, interval.high
+    figure.run_spread = noise.run_spread(earlier)
+    figure.history_runs = len(earlier) if figure.run_spread is not None else 0
+    figure.ci95_low, figure.ci95_high = noise.widen(interval.ratio, interval.low, interval.high,
+                                                    figure.run_spread, figure.history_runs)
+    if figure.run_spread is not None:
+        figure.note = (f"interval includes the run-to-run spread of {figure.history_runs} "
+                       f"earlier runs (±{figure.run_spread:.1%} per run)")
     figure.interval = True
-    figure.verdict = stats.verdict(interval.low, interval.high, threshold,
+    figure.verdict = stats.verdict(figure.ci95_low, figure.ci95_high, threshold,
                                    higher_is_better=metric.higher_is_better)
     return figure
 

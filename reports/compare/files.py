@@ -49,13 +49,17 @@ def write_outputs(data: dict[str, Any], *, markdown=None, junit=None, json_file=
     return written
 
 
-def compare_to_baseline(baseline: RunView, run_dir: Path, *,
-                        threshold: float | None = None) -> dict[str, Any]:
-    """Compare the run in ``run_dir`` against ``baseline``, keep the result in the run
-    folder (``baseline.json``) and return it."""
+def compare_to_baseline(baseline: RunView, run_dir: Path, *, threshold: float | None = None,
+                        store=None, use_history: bool = True) -> dict[str, Any]:
+    """Compare the run in ``run_dir`` against ``baseline`` (with the run-to-run spread of
+    each cell from the earlier runs in the results store ``store``), keep the result in the
+    run folder (``baseline.json``) and return it."""
     from npubench.reports.compare.comparison import DEFAULT_THRESHOLD, compare_runs
+    from npubench.reports.compare.inputs import load_history
 
-    comparison = compare_runs(baseline, read_run_folder(Path(run_dir)),
+    new = read_run_folder(Path(run_dir))
+    history = load_history(store, baseline, new) if use_history else []
+    comparison = compare_runs(baseline, new, history=history,
                               threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
     data = comparison.to_dict()
     _write(Path(run_dir) / BASELINE_FILE, to_json(data))

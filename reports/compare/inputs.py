@@ -62,3 +62,37 @@ def load_run(ref: str | os.PathLike, store: str | os.PathLike | None = None) -> 
         return results.run_view(results.resolve_run(text))
     finally:
         results.close()
+
+
+def load_history(store: str | os.PathLike | None, base: RunView, new: RunView,
+                 ) -> list[RunView]:
+    """The earlier runs of NEW's workloads in the results store ``store`` (None: the default
+    store), records only, started before NEW, for the run-to-run spread of each cell
+    (``noise``). A store that cannot be read gives no history (the comparison then says its
+    intervals cover only the noise inside each run), never an error."""
+    from npubench.errors import NpubenchError
+    from npubench.reports.store import open_store
+
+    workloads = sorted({str((r.get("workload") or {}).get("name"))
+                        for r in new.records if isinstance(r.get("workload"), dict)})
+    if not workloads:
+        return []
+    try:
+        results = open_store(store)
+    except NpubenchError:
+        return []
+    try:
+        found = results.records(workload=workloads, until=new.started_at or None)
+    except (NpubenchError, OSError):
+        return []
+    finally:
+        results.close()
+    views: dict[str, RunView] = {}
+    for record in found:
+        run_id = str(record.get("run_id"))
+        if run_id in (base.run_id, new.run_id):
+            continue
+        view = views.setdefault(run_id, RunView(run_id, {"run_id": run_id, "started_at":
+                                                         record.get("started_at")}, []))
+        view.records.append(record)
+    return list(views.values())
