@@ -7,6 +7,7 @@ Runs in the harness process: the tool runs on the phone, and every call to it ha
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -105,14 +106,27 @@ def onnx_test_data(model: Path, input_specs: dict, seed: int, work: Path) -> dic
     return files
 
 
+def remote_model_name(workload_name: str, model: Path) -> str | None:
+    """The model's file name on the phone: the workload's name with the file's suffix, so that
+    the phone's tools and logs name the workload (a built-in model file is often just
+    ``model.onnx``); None (the file's own name) when the workload's name is not a plain file
+    name or is already the file's stem."""
+    if model.stem == workload_name or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+                                                       workload_name):
+        return None
+    return f"{workload_name}{model.suffix}"
+
+
 class PhoneJob:
     """Everything one (workload, backend) needs on one phone."""
 
     def __init__(self, device: AndroidDevice, model: Path, backend: BackendSpec,
                  settings: MeasureSettings, tools: ToolConfig, work: Path, log: Path,
                  options: DeviceJobOptions, input_specs: dict | None = None,
-                 run: PhoneRun | None = None):
+                 run: PhoneRun | None = None, model_name: str | None = None):
         self.device = device
+        self.model_name = model_name
+        """The model's file name on the phone (``remote_model_name``); None: its own."""
         self.run = run
         """The run's state for this phone (its session, the host's per-model work), or None:
         this job then prepares and restores the phone on its own."""
@@ -164,14 +178,15 @@ class PhoneJob:
         self.ort_test_data = False
         if self.backend.runtime == "ort":
             model, data = self._ort_inputs()
+            name = self.model_name or model.name
             if data:  # the model and its seeded inputs, in the layout perf_test reads
-                folder = device.push_folder_by_content({model.name: model, **data})
-                self.model_remote = f"{folder}/{model.name}"
+                folder = device.push_folder_by_content({name: model, **data})
+                self.model_remote = f"{folder}/{name}"
                 self.ort_test_data = True
             else:
-                self.model_remote = device.push_by_content(model).remote
+                self.model_remote = device.push_by_content(model, name=name).remote
         else:
-            self.model_remote = device.push_by_content(self.model).remote
+            self.model_remote = device.push_by_content(self.model, name=self.model_name).remote
         self.qnn_dir = None
         if self.backend.accelerator == "qnn-htp":
             self.qnn_dir = phone_tools.qnn_libs(device, self.tools)

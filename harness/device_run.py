@@ -14,6 +14,7 @@ from npubench.harness.device_job import (
     DelegateFailed,
     DeviceJobOptions,
     PhoneJob,
+    remote_model_name,
     summarize_rounds,
     telemetry_fields,
 )
@@ -32,7 +33,8 @@ def run_device_job(job, model_path: Path, settings: MeasureSettings, run_dir: Pa
     """``run``: the run's state for this phone (``harness.phone_run.PhoneRun``); without it
     the job prepares and restores the phone on its own."""
     phone = PhoneJob(job.device, model_path, job.backend, settings, tools, run_dir / "work",
-                     log, options, dict(job.workload.inputs), run)
+                     log, options, dict(job.workload.inputs), run,
+                     model_name=remote_model_name(job.workload.name, Path(model_path)))
     body = _run
     if job.backend.runtime == "llama":  # an LLM through llama-bench
         from npubench.harness.device_llm import run_llm as body

@@ -263,3 +263,19 @@ def line_llama(*args: str) -> str:
     from test_sim_llama_bench import line as llama_line
 
     return llama_line(*args)
+
+
+def test_the_harness_pushes_a_model_under_its_workloads_name():
+    """So that WORKLOAD in a knob is the name a run shows, also for a built-in model whose
+    file is just model.onnx (harness.device_job.remote_model_name)."""
+    from pathlib import Path
+
+    from npubench.harness.device_job import remote_model_name
+
+    assert remote_model_name("mobilenet_v2_synth", Path("/c/m/model.onnx")) \
+        == "mobilenet_v2_synth.onnx"
+    assert remote_model_name("llama_15m_int4", Path("/c/l/model.gguf")) == "llama_15m_int4.gguf"
+    assert remote_model_name("face", Path("/u/face.tflite")) is None  # its own name already
+    for odd in ("decoder:preset=llama_125m,layers=4", "<img src=x onerror=alert(1)>",
+                "a b;rm -rf x'", "../up", ".hidden"):
+        assert remote_model_name(odd, Path("/c/model.gguf")) is None

@@ -6,9 +6,9 @@ follow (they are computed from those times). It exists so that a regression gate
 measured against a known truth (issue 11): "this cell is 5% slower" is then a fact, not an
 estimate. The work itself is not slowed; the tool reports the scaled times.
 
-- WORKLOAD is the model file's stem on the phone (the harness pushes a model keeping its file
-  name: ``.../files/<hash>/face_detection_short_range.tflite`` -> ``face_detection_short_range``;
-  a model file named ``model.onnx`` is ``model``) or ``*`` for every model.
+- WORKLOAD is the model file's stem on the phone, or ``*`` for every model. The harness pushes
+  a model under its workload's name (``.../files/<hash>/mobilenet_v2_synth.onnx``; a user's
+  file keeps its own name, which is its workload's name), so WORKLOAD is the name a run shows.
 - BACKEND (optional) is a backend spec (``tflite:qnn-htp``, ``ort:cpu``, ``llama:htp``) or a
   class (``npu``, ``gpu``, ``cpu``), decided from the tool's own flags (``backend_of_*`` below).
 - Where several knobs match, the most specific wins (a named workload over ``*``, a backend
