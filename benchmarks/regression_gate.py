@@ -49,6 +49,10 @@ HOST_BACKENDS = ["tflite:xnnpack", "ort:cpu"]
 SIM_SETTINGS = {"device_rounds_min": 15, "device_rounds_max": 15, "device_round_min_secs": 0.2,
                 "max_seconds": 5}
 HOST_SETTINGS = {"min_iterations": 200, "min_seconds": 1.0, "max_seconds": 3.0}
+THREADS = 1
+"""One runtime thread: on a 2-core machine a job using every core shares them with the
+harness's own sampler and the OS, and its median moved by 10-30% from run to run (measured:
+face_detection_short_range on XNNPACK, 11 runs, CV 19% with 2 threads, 1.3% with 1)."""
 
 
 def run_once(out: Path, device: str, workloads, backends, settings) -> Path:
@@ -57,8 +61,8 @@ def run_once(out: Path, device: str, workloads, backends, settings) -> Path:
         if info.get("finished_at") and not info.get("interrupted"):
             return out  # measured before: reuse
     npubench.run_suite(None, device=device, workloads=workloads, backends=backends,
-                       settings=settings, measure_power=False, cooldown_c=95, report=False,
-                       out=out, store=False)
+                       settings=settings, threads=THREADS, measure_power=False, cooldown_c=95,
+                       report=False, out=out, store=False)
     return out
 
 

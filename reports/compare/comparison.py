@@ -32,7 +32,10 @@ class FigureResult:
     ci95_low: float | None = None
     ci95_high: float | None = None
     interval: bool = False
-    """True when the ratio has a bootstrap interval and so decides the cell's verdict."""
+    """True when the ratio has a bootstrap interval."""
+    decides: bool = False
+    """True when this figure's verdict decides the cell's (an interval figure whose metric
+    decides: the medians, not p90)."""
     verdict: str | None = None
     """``slower``/``faster``/``same``/``incomparable`` for interval figures; None for the
     one-value figures, which only inform."""
@@ -68,7 +71,7 @@ class CellResult:
     def worst_ratio(self) -> float:
         """How far the deciding figures moved (for ordering regressions)."""
         moves = [max(f.ratio, 1 / f.ratio) for f in self.figures
-                 if f.interval and f.ratio and f.verdict == self.verdict]
+                 if f.decides and f.ratio and f.verdict == self.verdict]
         return max(moves, default=1.0)
 
 
@@ -176,7 +179,7 @@ def history_values(history: Sequence[RunView], *, exclude: set[str] = frozenset(
 
 
 def _noise_notes(cells: list[CellResult]) -> list[str]:
-    decided = [f for c in cells for f in c.figures if f.interval]
+    decided = [f for c in cells for f in c.figures if f.decides]
     if not decided:
         return []
     with_history = sum(1 for f in decided if f.run_spread is not None)
@@ -211,7 +214,7 @@ def compare_cell(pair: CellPair, threshold: float,
                          (earlier or {}).get(metric.name, []))
         if figure is not None:
             cell.figures.append(figure)
-    decided = [f.verdict for f in cell.figures if f.interval]
+    decided = [f.verdict for f in cell.figures if f.decides]
     for verdict in (stats.SLOWER, stats.FASTER, stats.SAME):
         if verdict in decided:
             cell.verdict = verdict
@@ -262,6 +265,7 @@ def _figure(metric: Metric, pair: CellPair, threshold: float,
         figure.note = (f"interval includes the run-to-run spread of {figure.history_runs} "
                        f"earlier runs (±{figure.run_spread:.1%} per run)")
     figure.interval = True
+    figure.decides = metric.decides
     figure.verdict = stats.verdict(figure.ci95_low, figure.ci95_high, threshold,
                                    higher_is_better=metric.higher_is_better)
     return figure

@@ -7,11 +7,14 @@ within-run interval calls such a difference a change (pytorch/executorch #8603: 
 between runs on a device farm). The only honest handle on that noise is the cell's own history:
 the medians of its earlier runs.
 
-With ``n`` earlier values ``m_1..m_n`` of a figure, the run-to-run spread is the robust
-standard deviation of ``log m_i`` (1.4826 x the median absolute deviation: one odd night, or a
-step the history already holds, does not blow it up). Two further runs with nothing changed
-differ in ``log m`` by ``N(0, 2 s^2)``, and with ``s`` estimated from ``n`` values the pivot
+With ``n`` earlier values ``m_1..m_n`` of a figure, the run-to-run spread ``s`` is the sample
+standard deviation of ``log m_i``. Two further runs with nothing changed differ in ``log m`` by
+``N(0, 2 sigma^2)``, and with ``s`` estimated from ``n`` values the pivot
 ``(log m_new - log m_base) / (s * sqrt(2))`` is Student-t with ``n - 1`` degrees of freedom.
+Not a robust (MAD) estimate: the odd slow run that a robust estimate ignores is exactly what
+makes an A/A pair look like a change, so the spread must count it
+(``benchmarks/regression_gate.py`` measured it: a robust spread left 15% false alarms on this
+2-core machine).
 So the ratio's interval from history is ``ratio * exp(+-t_{0.975, n-1} * sqrt(2) * s)``, and a
 comparison uses the wider of the two intervals: within-run (bootstrap) and run-to-run.
 
@@ -34,13 +37,12 @@ CONFIDENCE = 0.95
 
 
 def run_spread(values: Sequence[float]) -> float | None:
-    """The robust standard deviation of ``log(values)`` (positive values only), or None when
+    """The sample standard deviation of ``log(values)`` (positive values only), or None when
     fewer than ``MIN_RUNS`` positive values are given."""
     logs = np.log([v for v in values if v is not None and v > 0 and math.isfinite(v)])
     if logs.size < MIN_RUNS:
         return None
-    mad = float(np.median(np.abs(logs - np.median(logs))))
-    return 1.4826 * mad
+    return float(np.std(logs, ddof=1))
 
 
 def run_to_run_interval(ratio: float, spread: float, runs: int) -> tuple[float, float]:
