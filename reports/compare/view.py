@@ -48,6 +48,11 @@ def figure_text(figure: dict[str, Any], *, with_label: bool = True) -> str:
     if figure.get("interval"):
         parts.append(interval(figure))
         parts.append(figure.get("verdict") or "")
+        if figure.get("run_spread") is not None:
+            parts.append(f"(with the run-to-run spread ±{figure['run_spread']:.1%} of "
+                         f"{figure.get('history_runs')} earlier runs)")
+        if not figure.get("decides"):
+            parts.append("(informs, does not decide)")
     elif figure.get("verdict") == "incomparable":
         parts.append(f"(incomparable: {figure.get('note')})")
     elif figure.get("note"):
