@@ -160,3 +160,12 @@ def test_hostile_environment_names_and_values_are_escaped_in_figures_and_tables(
     assert "<img" not in text and "rm -rf x'" not in text
     assert "env: library.&lt;img src=x onerror=alert(1)&gt;" in text  # the figure's label
     assert "a b;rm -rf x&#39;" in text  # the runs table
+
+
+def test_time_axis_tells_runs_of_one_day_apart():
+    from npubench.reports.history.figure import _tick_labels
+
+    assert _tick_labels(["2026-12-05T01:00:00+00:00", "2026-12-06T01:00:00+00:00"]) == [
+        "2026-12-05", "2026-12-06"]
+    assert _tick_labels(["2026-12-06T02:54:12.200+00:00", "2026-12-06T02:55:40+00:00"]) == [
+        "12-06 02:54", "12-06 02:55"]

@@ -3,8 +3,9 @@ interval, the fitted levels, the detected change points, and environment changes
 vertical lines on the run axis.
 
 matplotlib through its object API (no pyplot, no GUI backend). The x axis is the run's position
-(evenly spaced, labelled with dates) so that two runs on one day stay apart. Labels taken from
-the data are drawn with ``parse_math=False`` and matplotlib escapes the SVG text it writes.
+(evenly spaced, labelled with dates, or dates and times when runs share a day) so that two runs
+on one day stay apart. Labels taken from the data are drawn with ``parse_math=False`` and
+matplotlib escapes the SVG text it writes.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def _draw(ax, history: MetricHistory) -> None:
     ax.set_xlim(-0.7, max(n - 0.3, 0.7))
     ax.set_ylabel(history.metric.label, parse_math=False)
     ticks = _ticks(n)
-    ax.set_xticks(ticks, [points[i].started_at[:10] or str(i) for i in ticks], parse_math=False)
+    ax.set_xticks(ticks, _tick_labels([points[i].started_at for i in ticks]), parse_math=False)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.grid(axis="y", color="#dddddd", linewidth=0.5)
     # No matplotlib legend: the page explains the marks under the figure (a legend per axes
@@ -130,3 +131,11 @@ def _svg(fig) -> str:
     text = buf.getvalue()
     text = text[text.index("<svg"):]
     return re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.S)
+
+
+def _tick_labels(times: list[str]) -> list[str]:
+    """Dates (``2026-12-06``), or month-day and time when two labelled runs share a day."""
+    days = [t[:10] for t in times]
+    if len(set(days)) == len(days):
+        return [d or str(i) for i, d in enumerate(days)]
+    return [t[5:16].replace("T", " ") or str(i) for i, t in enumerate(times)]
