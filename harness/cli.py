@@ -170,6 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--out", metavar="FILE", help="default: RUN_DIR/report.html")
 
+    p = sub.add_parser("farm", help="the nightly device farm: check a farm.yaml (run, worker "
+                       "and status are coming)")
+    farm = p.add_subparsers(dest="farm_command", metavar="ACTION", required=True)
+    q = farm.add_parser("check", help="validate a farm.yaml (exit 1 with each problem's line) "
+                        "and print its phones, classes, limits and nightly plan")
+    q.add_argument("farm_file", metavar="FARM_YAML")
+    q.add_argument("--json", action="store_true", help="print the farm as JSON")
+
     p = sub.add_parser("export", help="export a run's results to other formats")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--pytest-benchmark", metavar="FILE", required=True,

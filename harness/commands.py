@@ -14,6 +14,7 @@ from npubench.errors import (
     ConfigError,
 )
 from npubench.harness.compare_command import cmd_compare  # noqa: F401
+from npubench.harness.farm.commands import cmd_farm  # noqa: F401
 from npubench.harness.history_command import cmd_history  # noqa: F401
 from npubench.harness.store_commands import cmd_ingest, cmd_runs  # noqa: F401
 
