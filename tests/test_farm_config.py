@@ -273,3 +273,19 @@ def test_farm_check_exit_codes_from_the_command_line(tmp_path):
     assert "is not valid (2 problems)" in result.stderr
     assert npubench("farm").returncode == 1  # no action: a usage error
     assert npubench("farm", "check", str(tmp_path / "missing.yaml")).returncode == 1
+
+
+def test_the_readme_documents_every_key_and_its_example_is_valid():
+    from pathlib import Path
+
+    from npubench.harness.farm.config import LIMIT_RANGES, PHONE_KEYS, TOP_KEYS
+    from npubench.harness.farm.nightly import NIGHTLY_KEYS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Device farm (farm.yaml)", 1)[1].split("\n## ", 1)[0]
+    keys = [*TOP_KEYS, *(f"phones[].{k}" for k in PHONE_KEYS),
+            *(f"limits.{k}" for k in LIMIT_RANGES), *(f"nightly[].{k}" for k in NIGHTLY_KEYS)]
+    for key in keys:
+        assert f"| `{key}` |" in section, key
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert parse_farm(example).slots()[0].name == "sim:sm8650#1"
