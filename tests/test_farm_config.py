@@ -163,6 +163,8 @@ def test_suite_and_store_paths_are_relative_to_the_farm_file(tmp_path):
                                            "battery_max_percent (50)"]),
     ("phones:\n- device: sim:sm8650\n  labels: {class: [a, b]}\n", 3,
      ["labels.class must be text"]),
+    ("phones:\n- device: sim:sm8650\n  labels: {class: yes}\n", 3,
+     ["labels.class must be text (quote it: \"yes\")"]),
     ("phones:\n- device: sim:sm8650\n  labels: [class, a]\n", 3,
      ["labels must be a mapping"]),
     ("phones:\n- device: sim:sm8650\ndedline: 6h\n", 3,

@@ -25,6 +25,7 @@ PHONE_KEYS = ("device", "count", "timing", "labels", "limits")
 TIMINGS = ("measured", "modeled")
 CLASS_LABEL = "class"
 _SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
+_SPEC_TIMING = re.compile(r"[?&,]timing=([A-Za-z]*)")
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,12 @@ def _phone(node: Node, what: str, farm_limits: Limits, problems: yn.Problems,
                          f"{yn.did_you_mean(got, TIMINGS)}write measured or modeled")
         elif got is not None:
             timing = got
+    in_spec = _SPEC_TIMING.search(raw) if simulated else None
+    if in_spec and "timing" in keys and in_spec.group(1) != timing:
+        problems.add(keys["timing"], f"{what}: timing {timing} here but timing="
+                     f"{in_spec.group(1)} in the device spec; write it once, as timing:")
+    elif in_spec and in_spec.group(1) in TIMINGS:
+        timing = in_spec.group(1)
     labels = _labels(keys["labels"], what, problems) if "labels" in keys else {}
     limits, own = _limits(keys.get("limits"), farm_limits, problems, f"{what}.limits")
     classes.append(labels.get(CLASS_LABEL, device or raw.strip()))

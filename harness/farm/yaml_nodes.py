@@ -105,7 +105,9 @@ def text(node: Node, problems: Problems, what: str, example: str) -> str | None:
     missing, a list, a mapping or a boolean."""
     if isinstance(node, ScalarNode) and node.tag in (_STR, _INT, _FLOAT) and node.value != "":
         return node.value
-    problems.add(node, f"{what} must be text, e.g. {example}")
+    quote = (f" (quote it: \"{node.value}\")" if isinstance(node, ScalarNode)
+             and node.tag in (_BOOL, _NULL) and node.value else "")
+    problems.add(node, f"{what} must be text{quote}, e.g. {example}")
     return None
 
 
