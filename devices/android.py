@@ -187,6 +187,8 @@ class AndroidDevice:
                 accelerators=tuple(f"nnapi:{a}" for a in entry.nnapi_accelerators)
                 if entry else (),
                 simulated=simulated,
+                simulated_timing=(props.get("ro.npubench.timing") or "measured")
+                if simulated else None,
             )
         return self._info
 

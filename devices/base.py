@@ -31,6 +31,9 @@ class DeviceInfo:
     abi: str | None = None
     accelerators: tuple[str, ...] = ()
     simulated: bool = False
+    simulated_timing: str | None = None
+    """A simulated phone's timing (``ro.npubench.timing``): ``measured`` (its tools compute on
+    the host CPU) or ``modeled`` (they wait modeled times); None on a real device."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

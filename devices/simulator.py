@@ -3,52 +3,102 @@ as a server (``npubench sim``) or as a device (``--device sim:PROFILE``). Everyt
 a simulated phone exactly as a real one, over ADB.
 
 A ``sim:`` spec may carry options after ``?``: ``sim:sm8650?slowdown=WORKLOAD[:BACKEND]=FACTOR``
-(several knobs separated by ``,``; see ``devices/sim/slowdown.py``). The options stay in the
-simulator: the device's spec, and so every record, is ``sim:PROFILE``."""
+(several knobs separated by ``,``; see ``devices/sim/slowdown.py``) and ``timing=measured|modeled``
+(``devices/sim/timing.py``), joined by ``&`` or ``,``:
+``sim:sm8650?timing=modeled&slowdown=face=1.05`` or
+``sim:sm8650?slowdown=face=1.05,timing=modeled``.
+The options stay in the simulator: the device's spec, and so every record, is ``sim:PROFILE``;
+the phone itself says its timing (``ro.npubench.timing``), which records keep as
+``device.simulated_timing``."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from npubench.errors import ConfigError
 
 SIM_PREFIX = "sim:"
-SPEC_OPTIONS = ("slowdown",)
+SPEC_OPTIONS = ("slowdown", "timing")
+TIMING_MODES = ("measured", "modeled")
+SPEC_HINT = ("e.g. --device 'sim:sm8650?slowdown=WORKLOAD[:BACKEND]=1.05' or "
+             "'sim:sm8650?timing=modeled' (timing: measured or modeled)")
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    """What a ``sim:`` spec asks for: the profile, slowdown knobs, the timing mode."""
+
+    profile: str
+    knobs: list[str] = field(default_factory=list)
+    timing: str = "measured"
 
 
 def serve(profile: str, host: str = "127.0.0.1", port: int = 0, auth: bool = False,
-          slowdown: Sequence[str] = ()):
+          slowdown: Sequence[str] = (), timing: str = "measured"):
     """Start a simulated phone listening on ``host:port``; the returned handle has ``address``,
     ``describe()``, ``wait()`` and ``stop()``. ``slowdown``: ground-truth knobs
-    ``WORKLOAD[:BACKEND]=FACTOR`` (a bad one is a ConfigError)."""
+    ``WORKLOAD[:BACKEND]=FACTOR`` (a bad one is a ConfigError). ``timing``: ``measured`` (the
+    tools compute on the host CPU) or ``modeled`` (they wait the profile's modeled times)."""
     from npubench.devices.sim import start_sim
 
     return start_sim(profile, host=host, port=port, auth="verify" if auth else "none",
-                     slowdown=slowdown)
+                     slowdown=slowdown, timing=check_timing(timing))
+
+
+def check_timing(text: str) -> str:
+    """``measured`` or ``modeled``; anything else is a ConfigError."""
+    mode = str(text).strip().lower()
+    if mode not in TIMING_MODES:
+        raise ConfigError(f"unknown simulated timing {text!r}: it is measured or modeled",
+                          hint=SPEC_HINT)
+    return mode
 
 
 def parse_sim_spec(text: str) -> tuple[str, list[str]]:
     """``PROFILE[?slowdown=KNOB[,KNOB...]]`` (what follows ``sim:``) -> (profile, knobs)."""
+    options = parse_sim_options(text)
+    return options.profile, options.knobs
+
+
+def parse_sim_options(text: str) -> SimOptions:
+    """What follows ``sim:`` -> SimOptions. Options are ``KEY=VALUE`` joined by ``&``; a
+    slowdown's knobs are separated by ``,``, and a ``timing=...`` may stand among them."""
     profile, _, query = text.partition("?")
     knobs: list[str] = []
+    timing = "measured"
     for part in filter(None, query.split("&")):
         key, eq, value = part.partition("=")
         if key not in SPEC_OPTIONS or not eq:
-            raise ConfigError(f"unknown option {part!r} in device sim:{text}",
-                              hint="e.g. --device 'sim:sm8650?slowdown=WORKLOAD[:BACKEND]=1.05'")
-        knobs += [k for k in value.split(",") if k.strip()]
-    return profile, knobs
+            raise ConfigError(f"unknown option {part!r} in device sim:{text}", hint=SPEC_HINT)
+        items = [k.strip() for k in value.split(",") if k.strip()]
+        if key == "timing":
+            timing, items = check_timing(items[0] if items else ""), items[1:]
+        for item in items:
+            name, eq, rest = item.partition("=")
+            if name == "timing" and eq:
+                timing = check_timing(rest)
+            elif name == "slowdown" and eq:
+                knobs.append(rest)
+            elif key == "slowdown":
+                knobs.append(item)
+            else:
+                raise ConfigError(f"unknown option {item!r} in device sim:{text}",
+                                  hint=SPEC_HINT)
+    return SimOptions(profile, knobs, timing)
 
 
 def start_sim_device(profile: str):
     """A simulated phone on 127.0.0.1, reached over real ADB on TCP like any phone; it stops
-    when the device is closed. ``profile`` may carry ``?slowdown=...`` (``parse_sim_spec``)."""
+    when the device is closed. ``profile`` may carry ``?slowdown=...&timing=...``
+    (``parse_sim_options``)."""
     from npubench.devices.android import AndroidDevice
     from npubench.devices.transport import AdbShellTransport
 
-    profile, knobs = parse_sim_spec(profile)
-    server = serve(profile, slowdown=knobs)
+    options = parse_sim_options(profile)
+    profile, knobs = options.profile, options.knobs
+    server = serve(profile, slowdown=knobs, timing=options.timing)
     if knobs:
         print(f"npubench-sim: {profile} slowdown knobs (ground truth, the tools report times "
               f"x FACTOR): {server.userland.slowdown.describe()}", file=sys.stderr, flush=True)

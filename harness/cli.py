@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "tools report the times they measure for WORKLOAD (the model file's stem, "
                    "or *) on BACKEND (a spec or npu/gpu/cpu) x FACTOR (repeatable; also "
                    "--device 'sim:PROFILE?slowdown=KNOB,KNOB')")
+    p.add_argument("--timing", default="measured", metavar="measured|modeled",
+                   help="measured (default): the phone's tools compute each inference on the "
+                   "host CPU; modeled: they wait the time the profile models instead, so many "
+                   "simulated phones share few cores (also --device 'sim:PROFILE?timing=modeled')")
 
     p = sub.add_parser("clean", help="remove what npubench left on a phone")
     p.add_argument("--device", metavar="SPEC", help="the phone (default: the attached one)")

@@ -130,6 +130,13 @@ def cmd_run(args: Namespace) -> int:
     return result.exit_code
 
 
+def _simulated_words(info) -> str:
+    if not info.simulated:
+        return ""
+    timing = getattr(info, "simulated_timing", None)
+    return " (simulated phone, modeled timing)" if timing == "modeled" else " (simulated)"
+
+
 class _ProgressListener:
     """A rich progress bar and one line per finished job."""
 
@@ -157,7 +164,7 @@ class _ProgressListener:
 
     def planned(self, run_id, run_dir, jobs, info) -> None:
         self.console.print(f"npubench run [bold]{run_id}[/]: {len(jobs)} jobs on {info.model}"
-                           f"{' (simulated)' if info.simulated else ''} -> {run_dir}")
+                           f"{_simulated_words(info)} -> {run_dir}")
         self.task = self.progress.add_task("starting", total=len(jobs))
 
     def started(self, job) -> None:
@@ -217,7 +224,8 @@ def cmd_sim(args: Namespace) -> int:
     from npubench.devices import simulator
 
     server = simulator.serve(args.profile, host=args.host, port=args.port, auth=args.auth,
-                             slowdown=getattr(args, "slowdown", []))
+                             slowdown=getattr(args, "slowdown", []),
+                             timing=getattr(args, "timing", "measured"))
     host, port = server.address
     print(f"{server.describe()}\n"
           f"  npubench devices --device tcp:{host}:{port}\n"

@@ -110,6 +110,7 @@ def environment(record: dict[str, Any], run_info: dict[str, Any] | None = None) 
     host = run_info.get("host") if isinstance(run_info.get("host"), dict) else {}
     env: dict[str, Any] = {
         "simulated": "yes" if device.get("simulated") else "no",
+        "simulated_timing": device.get("simulated_timing"),
         "device.build_fingerprint": device.get("build_fingerprint"),
         "device.os": device.get("os"),
         "tool": " ".join(filter(None, [_text(_get(record, "tool", "name")),

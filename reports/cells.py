@@ -12,6 +12,16 @@ from typing import Any
 
 DASH = "—"
 SIMULATED_NOTE = "simulated phone — not a phone measurement"
+MODELED_NOTE = ("simulated phone, modeled timing — its tools waited times modeled from the "
+                "profile (devices/sim/timing.py); not a measurement of any device")
+
+
+def simulated_label(simulated: Any, timing: Any = None) -> str:
+    """How a report names a simulated device: ``simulated`` or ``simulated phone, modeled
+    timing``; empty for a real one."""
+    if not simulated:
+        return ""
+    return "simulated phone, modeled timing" if timing == "modeled" else "simulated"
 
 
 @dataclass
@@ -93,11 +103,13 @@ def fmt_count(value: Any) -> str:
     return f"{int(value):,}"
 
 
-def device_cell(label: Any, device_id: Any, simulated: bool) -> Cell:
-    """A device's name, with a ``simulated`` badge for the simulated phone."""
+def device_cell(label: Any, device_id: Any, simulated: bool, timing: Any = None) -> Cell:
+    """A device's name, with a ``simulated`` badge for the simulated phone (``simulated phone,
+    modeled timing`` when its tools waited modeled times)."""
     label = str(label or device_id or DASH)
     if simulated:
-        return Cell(label, sort=label, title=SIMULATED_NOTE, badge="simulated")
+        return Cell(label, sort=label, title=MODELED_NOTE if timing == "modeled"
+                    else SIMULATED_NOTE, badge=simulated_label(simulated, timing))
     return Cell(label, sort=label, title=str(device_id) if device_id else None)
 
 

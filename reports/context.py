@@ -72,7 +72,8 @@ def header(info: dict[str, Any], records: list[dict], table: list[dict]) -> dict
         devices.setdefault(
             row["device_id"],
             {"label": row["device_label"], "id": row["device_id"], "simulated": row["simulated"],
-             "kind": (record.get("device") or {}).get("kind")},
+             "kind": (record.get("device") or {}).get("kind"),
+             "sim_label": cells.simulated_label(row["simulated"], row.get("simulated_timing"))},
         )
     if not devices and isinstance(info.get("host"), dict):
         host = info["host"]
@@ -93,6 +94,8 @@ def header(info: dict[str, Any], records: list[dict], table: list[dict]) -> dict
         "no_run_info": not info,
         "interrupted": bool(info) and (bool(info.get("interrupted")) or not finished),
         "simulated_jobs": simulated_jobs,
+        "modeled_jobs": sum(1 for r in table
+                            if r["simulated"] and r.get("simulated_timing") == "modeled"),
     }
 
 
@@ -229,7 +232,8 @@ def _library_title(row: dict[str, Any]) -> str | None:
 
 
 def _device_cell(row: dict[str, Any]) -> Cell:
-    return cells.device_cell(row["device_label"], row["device_id"], row["simulated"])
+    return cells.device_cell(row["device_label"], row["device_id"], row["simulated"],
+                             row.get("simulated_timing"))
 
 
 def _energy_cell(value: Any, source: Any, reason: Any, footnotes: list[str]) -> Cell:

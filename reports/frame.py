@@ -39,6 +39,7 @@ _FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("device_id", ("device", "id")),
     ("device_kind", ("device", "kind")),
     ("simulated", ("device", "simulated")),
+    ("simulated_timing", ("device", "simulated_timing")),
     ("n", ("latency_ms", "n")),
     ("mean_ms", ("latency_ms", "mean")),
     ("median_ms", ("latency_ms", "median")),

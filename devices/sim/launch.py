@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import posixpath
+import sys
 import threading
 from collections.abc import Iterable
 
 from npubench.devices.sim.adbd import SimAdbServer
 from npubench.devices.sim.faults import Faults
 from npubench.devices.sim.slowdown import parse_knobs
+from npubench.devices.sim.timing import check_mode
 from npubench.devices.sim.userland import Userland
 
 
@@ -47,7 +49,8 @@ class SimPhone:
                 f"listening on {self.address[0]}:{self.address[1]}\n"
                 f"tools installed on it: {', '.join(tools)}"
                 + (f"\nslowdown knobs (ground truth, the tools report times x FACTOR): "
-                   f"{slowdown.describe()}" if slowdown else ""))
+                   f"{slowdown.describe()}" if slowdown else "")
+                + f"\ntiming: {self.userland.timing.describe()}")
 
     def wait(self) -> None:
         """Block until ``stop()`` (for ``npubench sim`` in the foreground)."""
@@ -71,13 +74,20 @@ class SimPhone:
 
 def start_sim(profile: str = "sm8650", host: str = "127.0.0.1", port: int = 0,
               auth: str = "none", faults: Faults | None = None,
-              slowdown: Iterable[str] = (), **server_options) -> SimPhone:
+              slowdown: Iterable[str] = (), timing: str = "measured",
+              **server_options) -> SimPhone:
     """Start a simulated phone with ``profile`` (e.g. ``sm8650``, ``mt6989``) listening on
     ``host:port`` (127.0.0.1 and a free port by default). ``slowdown``: ground-truth knobs
-    ``WORKLOAD[:BACKEND]=FACTOR`` (``slowdown.py``); a bad one is a ConfigError."""
+    ``WORKLOAD[:BACKEND]=FACTOR`` (``slowdown.py``); a bad one is a ConfigError. ``timing``:
+    ``measured`` (host work) or ``modeled`` (the tools wait modeled times, ``timing.py``)."""
     knobs = parse_knobs(slowdown)
+    mode = check_mode(timing)
     userland = Userland(profile)
     userland.slowdown = knobs
+    userland.set_timing(mode)
+    if userland.timing.modeled:
+        print(f"npubench-sim: {userland.profile.name} timing {userland.timing.describe()}",
+              file=sys.stderr, flush=True)
     server = SimAdbServer(userland, host=host, port=port, auth=auth, faults=faults,
                           **server_options)
     try:

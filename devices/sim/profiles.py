@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from npubench.devices.sim.timing import TimingSpec
 from npubench.errors import ConfigError
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
@@ -116,6 +117,8 @@ class Profile:
     delegates: dict[str, Any] = field(default_factory=dict)
     """The ``delegates:`` section as written: which delegates the SoC has and the op types
     each takes (schema: ``devices/sim/tools/delegation.py``)."""
+    timing: TimingSpec = field(default_factory=TimingSpec)
+    """The ``timing:`` section: the modeled speeds of ``--timing modeled`` (``timing.py``)."""
 
     @property
     def cpu_count(self) -> int:
@@ -187,7 +190,8 @@ def profile_from_dict(data: dict) -> Profile:
         clusters=clusters, power=_build(PowerSpec, data["power"]), battery=battery,
         thermal=thermal, bogomips=str(cpu["bogomips"]), cpu_features=cpu["features"],
         extra_files=dict(data.get("extra_files") or {}),
-        delegates=dict(data.get("delegates") or {}), drop=("cpu",))
+        delegates=dict(data.get("delegates") or {}),
+        timing=TimingSpec.from_dict(data.get("timing")), drop=("cpu",))
     _validate(profile)
     return profile
 

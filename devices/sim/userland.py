@@ -26,6 +26,7 @@ from npubench.devices.sim.process import EXIT, STDERR, STDOUT, ShellProcess
 from npubench.devices.sim.profiles import Profile, load_profile
 from npubench.devices.sim.slowdown import Slowdown
 from npubench.devices.sim.sysfs import SysFS
+from npubench.devices.sim.timing import DEFAULT_MODE, PROP, Timing
 
 PATH = ("/product/bin:/apex/com.android.runtime/bin:/apex/com.android.art/bin:/system_ext/bin:"
         "/system/bin:/system/xbin:/odm/bin:/vendor/bin:/vendor/xbin")
@@ -54,6 +55,10 @@ class Userland:
         """Emulated tools running now, by pid: each has a /proc/<pid>/status."""
         self.slowdown = Slowdown()
         """Ground-truth slowdown knobs of the emulated tools (``slowdown.py``), read live."""
+        self.timing = Timing(DEFAULT_MODE, self.profile.timing, self.physics.speed_factor, seed)
+        """Measured (host work) or modeled (waits) tool timing (``timing.py``); see
+        ``set_timing``."""
+        self.props[PROP] = DEFAULT_MODE
         # -----------------------------------------------------------------------------------
         p = self.profile
         self.fs = SimFS(self.root, capacity_bytes=p.data_total_bytes - p.data_used_bytes,
@@ -129,6 +134,13 @@ class Userland:
             event.set()
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
+
+    def set_timing(self, mode: str) -> None:
+        """``measured`` or ``modeled`` (ConfigError else); the phone shows it as
+        ``ro.npubench.timing`` so the harness can record it."""
+        self.timing = Timing(mode, self.profile.timing, self.physics.speed_factor,
+                             self.timing.seed)
+        self.props[PROP] = self.timing.mode
 
     # --- for commands ----------------------------------------------------------------------
 

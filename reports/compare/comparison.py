@@ -10,7 +10,13 @@ from typing import Any
 
 from npubench.reports.cell_key import CellKey, cell_key
 from npubench.reports.compare import noise, stats
-from npubench.reports.compare.match import CellPair, is_simulated, match_cells, run_notes
+from npubench.reports.compare.match import (
+    CellPair,
+    is_modeled,
+    is_simulated,
+    match_cells,
+    run_notes,
+)
 from npubench.reports.compare.metrics import METRICS, Metric
 from npubench.reports.run_view import RunView
 
@@ -132,7 +138,8 @@ def percent(fraction: float) -> str:
 
 def _run_summary(run: RunView) -> dict[str, Any]:
     return {"run_id": run.run_id, "source": run.source, "started_at": run.started_at or None,
-            "simulated": any(is_simulated(r) for r in run.records), "records": len(run.records)}
+            "simulated": any(is_simulated(r) for r in run.records), "records": len(run.records),
+            "simulated_timing": "modeled" if any(is_modeled(r) for r in run.records) else None}
 
 
 def compare_runs(base: RunView, new: RunView, *, threshold: float = DEFAULT_THRESHOLD,

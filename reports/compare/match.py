@@ -94,6 +94,12 @@ def match_cells(base: RunView, new: RunView, *, same_phone: bool = False) -> lis
     return pairs
 
 
+def is_modeled(record: dict[str, Any] | None) -> bool:
+    """A record from a simulated phone whose tools waited modeled times (``--timing modeled``)."""
+    device = (record or {}).get("device")
+    return bool(is_simulated(record) and device.get("simulated_timing") == "modeled")
+
+
 def run_notes(base: RunView, new: RunView) -> list[str]:
     """Run-level warnings shown above every output: a simulated run against a real one."""
     sim_base = any(is_simulated(r) for r in base.records)
@@ -107,4 +113,9 @@ def run_notes(base: RunView, new: RunView) -> list[str]:
     elif sim_base:
         notes.append("both runs are from a simulated phone: the ratios test the harness, "
                      "not a phone")
+    modeled = [name for name, run in (("BASE", base), ("NEW", new))
+               if any(is_modeled(r) for r in run.records)]
+    if modeled:
+        notes.append(f"{' and '.join(modeled)} ran on a simulated phone, modeled timing: its "
+                     "tools waited times modeled from the phone's profile, computing nothing")
     return notes

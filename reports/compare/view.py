@@ -113,4 +113,6 @@ def headline(data: dict[str, Any]) -> str:
 def run_label(run: dict[str, Any]) -> str:
     started = f", started {run['started_at']}" if run.get("started_at") else ""
     sim = ", simulated" if run.get("simulated") else ""
+    if run.get("simulated") and run.get("simulated_timing") == "modeled":
+        sim = ", simulated phone, modeled timing"
     return f"{run['run_id']} ({run['source']}{started}{sim})"

@@ -27,6 +27,7 @@ import numpy as np
 from npubench.devices.sim.cmdio import Invocation
 from npubench.devices.sim.native_stderr import runtime_lines_held
 from npubench.devices.sim.slowdown import backend_of_benchmark_model
+from npubench.devices.sim.timing import sha256_bytes, wait
 from npubench.devices.sim.tools import tflite_flags as flags
 from npubench.devices.sim.tools.common import Aborted, Crashed, Footprint, ToolRun, g, program
 from npubench.devices.sim.tools.delegation import Node, nnapi_devices
@@ -134,6 +135,8 @@ class Benchmark:
         self.threads = threads if threads > 0 else 1
         self._shapes: dict[int, tuple[int, ...]] = {}
         self.factor = 1.0
+        self.modeled = None
+        """A ``timing.ModeledRun`` under ``--timing modeled``: the loops wait, not compute."""
 
     def run(self) -> int | None:
         p, log, fs = self.params, self.log, self.userland.fs
@@ -160,13 +163,22 @@ class Benchmark:
                              set(self.run_.faults.refuse_delegates)).run(flags.neuron_echo(p))
         if delegation.failed:
             return 1
-        init_us = int((time.perf_counter() - start) * 1e6 * self.factor)
+        init_s = time.perf_counter() - start
+        timing = self.userland.timing
+        if timing.modeled:  # --timing modeled (devices/sim/timing.py): wait, do not compute
+            sha = sha256_bytes(data)
+            init_s = timing.init_s(sha, backend_of_benchmark_model(p), init_s)
+            wait(self.run_.sleep, init_s, start)
+        init_us = int(init_s * 1e6 * self.factor)
         init_kb = self.memory.growth_kb(self._estimate_kb(interp, len(data)))
         self.run_.proc.update(BASE_KB + init_kb, BASE_FILE_KB + len(data) // 1024,
                               self.threads + 1)
         log.info(f"The input model file size (MB): {g(len(data) / 1e6)}")
         log.info(f"Initialized session in {g(init_us / 1e3)}ms.")
         inputs = self._inputs(interp)
+        if timing.modeled:
+            self.modeled = timing.run(NAME, sha, backend_of_benchmark_model(p),
+                                      lambda: self._time_once(interp, inputs))
         if p["dry_run"]:
             p.values.update(warmup_runs=0, warmup_min_secs=-1.0, num_runs=0, min_secs=-1.0)
         with self._load(graph, delegation.units):
@@ -289,6 +301,14 @@ class Benchmark:
         samples: list[int] = []
         while (len(samples) < min_runs or now < min_finish) and now <= max_finish:
             self.run_.check()
+            if self.modeled is not None:  # modeled timing: wait the modeled time
+                modeled_s = self.modeled.next_s()
+                self.run_.sleep(modeled_s)
+                samples.append(int(modeled_s * 1e6 * self.factor))
+                if delay > 0:
+                    self.run_.sleep(delay)
+                now = time.perf_counter()
+                continue
             for t, array in zip(details, inputs, strict=True):
                 interp.set_tensor(t["index"], array)
             t0 = time.perf_counter_ns()
@@ -304,6 +324,14 @@ class Benchmark:
             now = time.perf_counter()
         self.log.info(stat_line(samples) + "\n")
         return samples
+
+    def _time_once(self, interp, inputs) -> float:
+        """One real inference on the host, seconds (the modeled timing's calibration)."""
+        for t, array in zip(interp.get_input_details(), inputs, strict=True):
+            interp.set_tensor(t["index"], array)
+        t0 = time.perf_counter()
+        interp.invoke()
+        return time.perf_counter() - t0
 
     def _load(self, graph: Graph, units: dict[int, str]):
         """Physics load while the runs go: the share of the work on each unit (by cost)."""

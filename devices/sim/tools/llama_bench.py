@@ -47,7 +47,8 @@ from pathlib import Path
 import numpy as np
 
 from npubench.devices.sim.cmdio import Invocation
-from npubench.devices.sim.slowdown import backend_of_llama
+from npubench.devices.sim.slowdown import BACKEND_CLASS, backend_of_llama
+from npubench.devices.sim.timing import llm_test_s
 from npubench.devices.sim.tools.common import Crashed, ToolRun, program
 from npubench.devices.sim.tools.llama_bench_output import (
     BUILD_COMMIT,
@@ -333,7 +334,17 @@ class Bench:
         mapped_kb = model.file_bytes // 1024 if inst["use_mmap"] else 0
         self.run_.proc.update(BASE_KB + (model.file_bytes + int(kv) + compute) // 1024,
                               BASE_FILE_KB + mapped_kb, inst["n_threads"] + 1)
-        decoder = self._decoder(model, inst["n_threads"])
+        timing = self.userland.timing
+        backend = backend_of_llama(d.unit for d in used)
+        modeled = modeled_s = None
+        if timing.modeled:  # --timing modeled (devices/sim/timing.py): wait, do not compute
+            modeled = timing.run(NAME, f"{inst['model']}:{model.file_bytes}", backend, None)
+            unit = BACKEND_CLASS.get(backend, "cpu")
+            modeled_s = llm_test_s(
+                model.info.params, model.file_bytes,
+                kv / padded, inst["n_prompt"], inst["n_gen"], inst["n_depth"],
+                timing.spec.llm_tops[unit], timing.spec.memory_bandwidth_gb_s)
+        decoder = None if modeled else self._decoder(model, inst["n_threads"])
         if p.delay:
             self.run_.sleep(p.delay)
         threads = min(inst["n_threads"], self.profile.cpu_count)
@@ -345,9 +356,17 @@ class Bench:
         factor = self.userland.slowdown.factor(self.inv.path(inst["model"]),
                                                backend_of_llama(d.unit for d in used), NAME)
         with self.userland.physics.load(cores=cores, gpu=gpu, npu=npu):
-            if not p.no_warmup:
+            if modeled is not None:
+                if not p.no_warmup:
+                    self.run_.sleep(modeled.next_s(modeled_s))
+                for rep in range(p.reps):
+                    self.progress(f"{where}: modeled run {rep + 1}/{p.reps}")
+                    wait_s = modeled.next_s(modeled_s)
+                    self.run_.sleep(wait_s)
+                    samples.append(round(factor * wait_s * 1e9))
+            if not p.no_warmup and modeled is None:
                 self._warmup(decoder, inst, config.vocab, where)
-            for rep in range(p.reps):
+            for rep in range(p.reps if modeled is None else 0):
                 self.run_.check()
                 samples.append(round(factor * self._repetition(decoder, inst, config.vocab,
                                                                rep, where)))

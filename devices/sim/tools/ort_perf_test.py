@@ -21,6 +21,7 @@ import numpy as np
 
 from npubench.devices.sim.cmdio import Invocation
 from npubench.devices.sim.slowdown import backend_of_ort
+from npubench.devices.sim.timing import sha256_bytes, wait
 from npubench.devices.sim.tools.common import Crashed, Footprint, ToolRun, g, program
 from npubench.devices.sim.tools.delegation import delegate_specs
 
@@ -141,6 +142,8 @@ class PerfTest:
 
         self.memory = Footprint(BASE_KB)
         self.factor = 1.0
+        self.modeled = None
+        """A ``timing.ModeledRun`` under ``--timing modeled``: runs wait, not compute."""
 
     def run(self) -> int:
         cfg, out = self.cfg, self.inv.out
@@ -158,7 +161,15 @@ class PerfTest:
         # the ground-truth slowdown knob (devices/sim/slowdown.py): scales every time measured
         self.factor = self.userland.slowdown.factor(
             self.inv.path(model_arg), backend_of_ort(cfg.opts.get("e", "cpu")), NAME)
+        started = time.perf_counter()
         session, create_s = self._session(str(host), threads)
+        timing = self.userland.timing
+        backend = backend_of_ort(cfg.opts.get("e", "cpu"))
+        if timing.modeled:  # --timing modeled (devices/sim/timing.py): wait, do not compute
+            sha = sha256_bytes(host.read_bytes())
+            modeled_s = timing.init_s(sha, backend, create_s / self.factor)
+            wait(self.run_.sleep, modeled_s, started)
+            create_s = modeled_s * self.factor
         if self.run_.faults.hang:
             self.run_.hang()
         if "I" in cfg.flags:
@@ -170,6 +181,8 @@ class PerfTest:
                 out(f"there is no test data for model {name.removeprefix('test_')}\n")
                 out("Run failed:failed to initialize.\n")
                 return 255
+        if timing.modeled:
+            self.modeled = timing.run(NAME, sha, backend, lambda: self._host_once(session, feeds))
         if self.run_.faults.crash:
             raise Crashed()
         try:
@@ -193,7 +206,8 @@ class PerfTest:
                    else time.perf_counter() - started < duration):
                 self.run_.check()
                 costs.append(self._once(session, feeds))
-            run_s = (time.perf_counter() - started) * self.factor
+            run_s = (sum(costs) if self.modeled is not None
+                     else (time.perf_counter() - started) * self.factor)
             cpu1 = os.times()
         grown = self.memory.growth_kb()
         self.run_.proc.update(BASE_KB + grown)
@@ -311,7 +325,17 @@ class PerfTest:
                                                 shape).astype(dtype)
         return feeds
 
+    def _host_once(self, session, feeds) -> float:
+        """One real inference on the host, seconds (the modeled timing's calibration)."""
+        started = time.perf_counter()
+        session.run(None, feeds)
+        return time.perf_counter() - started
+
     def _once(self, session, feeds) -> float:
+        if self.modeled is not None:  # modeled timing: wait the modeled time
+            modeled_s = self.modeled.next_s()
+            self.run_.sleep(modeled_s)
+            return modeled_s * self.factor
         started = time.perf_counter()
         try:
             session.run(None, feeds)
