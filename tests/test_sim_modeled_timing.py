@@ -226,3 +226,46 @@ def test_a_run_on_a_modeled_sim_records_and_reports_the_modeled_timing(tmp_path,
 
     assert environment(result.records[0])["simulated_timing"] == "modeled"
     assert json.dumps(result.records[0]).count("modeled") >= 1
+
+
+# --- llama-bench ---------------------------------------------------------------------------------
+
+
+def test_a_modeled_llama_bench_waits_prompt_and_decode_times_from_the_profile(tmp_path, capfd):
+    from test_sim_llama_bench import CONFIG
+    from test_sim_llama_bench import line as llama_line
+    from test_sim_llama_bench import make_phone as llama_phone
+
+    from npubench.harness.parsers.llama_bench import parse_llama_bench
+    from npubench.workloads.gguf_files import write_gguf
+
+    files = {p: tmp_path / f"tiny-{p}.gguf" for p in ("int4", "int8")}
+    for precision, path in files.items():
+        write_gguf(path, CONFIG, precision, seed=0)
+    phone = llama_phone("sm8650", files)
+    try:
+        phone.set_timing("modeled")
+        capfd.readouterr()
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = time.perf_counter()
+        results = {}
+        for dev in ("none", "HTP0"):
+            out, err, code = phone.run(llama_line("-m", "tiny.gguf", "-p", "64", "-n", "16",
+                                                  "-r", "3", "-ngl", "99", "-dev", dev,
+                                                  "-o", "json"), timeout_s=60)
+            assert code == 0, err.decode()
+            results[dev] = json.loads(out)
+        wall = time.perf_counter() - t0
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    finally:
+        phone.close()
+    by = {dev: {(t["n_prompt"], t["n_gen"]): t for t in r} for dev, r in results.items()}
+    # the prompt runs at llm_tops (cpu 0.3, npu 4 on sm8650): the NPU's prompt is faster
+    assert by["HTP0"][(64, 0)]["avg_ts"] > 5 * by["none"][(64, 0)]["avg_ts"]
+    # decoding is bound by memory bandwidth, the same for every unit
+    assert by["HTP0"][(0, 16)]["avg_ts"] == pytest.approx(by["none"][(0, 16)]["avg_ts"],
+                                                          rel=0.1)
+    assert "npubench-sim: timing modeled: llama-bench on llama:htp waits" in capfd.readouterr().err
+    cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
+    assert cpu < 0.5 * wall or wall < 1.0, (cpu, wall)  # no decoder is built nor run
+    assert parse_llama_bench(json.dumps(results["HTP0"]))  # the harness reads it
