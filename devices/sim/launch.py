@@ -44,8 +44,9 @@ class SimPhone:
         tools = sorted({posixpath.dirname(path) if "/lib/" in path or "/qnn/" in path else path
                         for path in self.userland.preinstalled})
         slowdown = self.userland.slowdown
+        numbers = "modeled" if self.userland.timing.modeled else "the host's"
         return (f"simulated phone '{self.userland.profile.name}' ({props.get('ro.product.model')}"
-                f", not a real phone; its numbers are the host's) "
+                f", not a real phone; its numbers are {numbers}) "
                 f"listening on {self.address[0]}:{self.address[1]}\n"
                 f"tools installed on it: {', '.join(tools)}"
                 + (f"\nslowdown knobs (ground truth, the tools report times x FACTOR): "

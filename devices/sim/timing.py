@@ -241,12 +241,21 @@ class Timing:
                                 self.speed_factor())[0]
 
     def run(self, tool: str, sha256: str, backend: str,
-            measure: Callable[[], float] | None) -> ModeledRun:
+            measure: Callable[[], float] | None,
+            shares: Mapping[str, float] | None = None) -> ModeledRun:
         """The modeled times of one tool run of a model on a backend. ``measure``: one real
-        inference on the host, seconds (for calibration; None where it is not needed)."""
+        inference on the host, seconds (for calibration; None where it is not needed).
+        ``shares``: the part of the work on each unit where a delegate takes only part of the
+        graph (``{"npu": 0.8, "cpu": 0.2}``); the speed is then ``1 / sum(share / speed)``.
+        Without it, the whole inference runs at the speed of the backend's unit."""
         from npubench.devices.sim.slowdown import BACKEND_CLASS
 
         unit = BACKEND_CLASS.get(backend, "cpu")
+        speed = self.spec.speed[unit]
+        if shares and sum(shares.values()) > 0:
+            total = sum(shares.values())
+            speed = 1.0 / sum(share / total / self.spec.speed[u]
+                              for u, share in shares.items() if share > 0)
         store = self._calibration or calibration()
         host_s = store.host_s(f"{sha256}|{backend}", measure) if measure is not None else 0.0
         with self._lock:
@@ -255,31 +264,41 @@ class Timing:
             first = (tool, backend) not in self._logged
             self._logged.add((tool, backend))
         if first:
-            what = (f"host {host_s * 1e3:.3g} ms / {unit} speed {self.spec.speed[unit]:g} per "
+            mixed = " and CPU for what it does not take" if speed != self.spec.speed[unit] else ""
+            what = (f"host {host_s * 1e3:.3g} ms / speed {speed:.3g} ({unit}{mixed}) per "
                     "inference" if measure is not None else
                     f"the prompt at {self.spec.llm_tops[unit]:g} TOPS ({unit}) and each decode "
                     f"at {self.spec.memory_bandwidth_gb_s:g} GB/s")
             print(f"npubench-sim: timing modeled: {tool} on {backend} waits {what} "
                   "(modeled, not measured)", file=sys.stderr, flush=True)
-        return ModeledRun(host_s, self.spec.speed[unit], self.spec.sigma, seed,
-                          self.speed_factor)
+        return ModeledRun(host_s, speed, self.spec.sigma, seed, self.speed_factor)
 
 
 class ModeledRun:
     """Draws the modeled time of each inference of one tool run."""
+
+    RATIO_EVERY_S = 0.1
+    """How often the clock ratio is read from the physics model (stepping it costs CPU; the
+    thermal state moves over seconds)."""
 
     def __init__(self, host_s: float, speed: float, sigma: float, seed: int,
                  speed_factor: Callable[[], float]):
         self.host_s, self.speed, self.sigma = host_s, speed, sigma
         self.rng = np.random.default_rng(seed)
         self.speed_factor = speed_factor
+        self._ratio, self._ratio_at = 1.0, -math.inf
+
+    def clock_ratio(self) -> float:
+        now = time.monotonic()
+        if now - self._ratio_at >= self.RATIO_EVERY_S:
+            self._ratio, self._ratio_at = max(float(self.speed_factor()), 1e-3), now
+        return self._ratio
 
     def next_s(self, base_s: float | None = None) -> float:
         """The next modeled time: ``base_s`` (default: host time / unit speed) at the phone's
         clock ratio now, times a log-normal draw."""
         base = self.host_s / self.speed if base_s is None else base_s
-        ratio = max(float(self.speed_factor()), 1e-3)
-        return base / ratio * math.exp(self.sigma * float(self.rng.standard_normal()))
+        return base / self.clock_ratio() * math.exp(self.sigma * float(self.rng.standard_normal()))
 
 
 def wait(sleep: Callable[[float], None], seconds: float, started: float | None = None) -> None:

@@ -178,7 +178,8 @@ class Benchmark:
         inputs = self._inputs(interp)
         if timing.modeled:
             self.modeled = timing.run(NAME, sha, backend_of_benchmark_model(p),
-                                      lambda: self._time_once(interp, inputs))
+                                      lambda: self._time_once(interp, inputs),
+                                      shares=self._shares(graph, delegation.units))
         if p["dry_run"]:
             p.values.update(warmup_runs=0, warmup_min_secs=-1.0, num_runs=0, min_secs=-1.0)
         with self._load(graph, delegation.units):
@@ -333,12 +334,17 @@ class Benchmark:
         interp.invoke()
         return time.perf_counter() - t0
 
-    def _load(self, graph: Graph, units: dict[int, str]):
-        """Physics load while the runs go: the share of the work on each unit (by cost)."""
+    def _shares(self, graph: Graph, units: dict[int, str]) -> dict[str, float]:
+        """The share of the work on each unit (by the cost estimate)."""
         weights = _weights(graph, self._shapes)
         share = {"cpu": 0.0, "gpu": 0.0, "npu": 0.0}
         for node in graph.nodes:
             share[units.get(node.index, "cpu")] += weights[node.index]
+        return share
+
+    def _load(self, graph: Graph, units: dict[int, str]):
+        """Physics load while the runs go: the share of the work on each unit (by cost)."""
+        share = self._shares(graph, units)
         accelerated = share["gpu"] + share["npu"] > 0
         cores = max(self.threads * share["cpu"], 0.2 if accelerated else 0.0)
         return self.userland.physics.load(cores=cores, gpu=share["gpu"], npu=share["npu"])

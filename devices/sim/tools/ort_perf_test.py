@@ -20,7 +20,7 @@ from datetime import datetime
 import numpy as np
 
 from npubench.devices.sim.cmdio import Invocation
-from npubench.devices.sim.slowdown import backend_of_ort
+from npubench.devices.sim.slowdown import BACKEND_CLASS, backend_of_ort
 from npubench.devices.sim.timing import sha256_bytes, wait
 from npubench.devices.sim.tools.common import Crashed, Footprint, ToolRun, g, program
 from npubench.devices.sim.tools.delegation import delegate_specs
@@ -182,7 +182,9 @@ class PerfTest:
                 out("Run failed:failed to initialize.\n")
                 return 255
         if timing.modeled:
-            self.modeled = timing.run(NAME, sha, backend, lambda: self._host_once(session, feeds))
+            self.modeled = timing.run(NAME, sha, backend, lambda: self._host_once(session, feeds),
+                                      shares={"npu": share, "cpu": 1 - share}
+                                      if BACKEND_CLASS.get(backend) == "npu" else None)
         if self.run_.faults.crash:
             raise Crashed()
         try:
