@@ -159,6 +159,24 @@ def test_a_modeled_benchmark_model_waits_and_leaves_the_cpu_free(modeled_phone, 
     assert cpu < 0.5 * wall, (cpu, wall)
 
 
+def test_the_slowdown_knob_scales_modeled_times(modeled_phone):
+    from npubench.devices.sim.slowdown import Slowdown
+    from npubench.harness.parsers import parse
+
+    def mean_ms() -> float:
+        out, err, code = modeled_phone.run(bm_line("nabu.tflite", 40), timeout_s=120)
+        assert code == 0, err.decode()
+        return parse("benchmark_model", out.decode())["latency_ms"]["mean"]
+
+    base = mean_ms()
+    modeled_phone.slowdown = Slowdown(["nabu=3"])
+    try:
+        slowed = mean_ms()
+    finally:
+        modeled_phone.slowdown = Slowdown([])
+    assert slowed / base == pytest.approx(3.0, rel=0.1)  # modeled: 2% noise, no host drift
+
+
 def test_a_modeled_onnxruntime_perf_test_reports_modeled_times(modeled_phone):
     from npubench.harness.parsers import parse
 
