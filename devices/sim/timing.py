@@ -7,9 +7,10 @@ computing, so that 8 or 16 simulated phones on a 2-core machine measure a farm, 
 Every modeled number is a model's output, never a measurement of a phone:
 
 - **Calibration**: once per (model sha256, backend) per process, a few real inferences are
-  timed on the host (``CALIBRATION_RUNS``, their median) — the one bit of CPU work left. The
-  result is kept in memory and in ``$NPUBENCH_CACHE/sim-timing.json`` so that the phones of a
-  farm, and the next process, do not each calibrate. llama-bench needs no calibration.
+  timed on the host (``CALIBRATION_RUNS`` after one warm-up, their median) — the one bit of
+  CPU work left. The result is kept in memory and in ``$NPUBENCH_CACHE/sim-timing.json`` so
+  that the phones of a farm, and the next process, do not each calibrate. llama-bench needs no
+  calibration.
 - **Scale**: the host time is divided by the profile's ``timing.speed[UNIT]`` — how many times
   faster than this host the phone's CPU / GPU / NPU is taken to be (``profiles/*.yaml``,
   documented as modeled numbers). UNIT is the class of the backend (``slowdown.BACKEND_CLASS``).
@@ -52,7 +53,7 @@ DEFAULT_MODE = "measured"
 PROP = "ro.npubench.timing"
 CALIBRATION_RUNS = 5
 CACHE_FILE = "sim-timing.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 UNITS = ("cpu", "gpu", "npu")
 
 
@@ -153,6 +154,8 @@ class Calibration:
                 return self._values[key]
             value = self._read_file().get(key)
             if not (isinstance(value, int | float) and value > 0):
+                if runs > 1:
+                    measure()  # a warm-up: the first inference of a session is slow
                 value = statistics.median(measure() for _ in range(max(runs, 1)))
                 value = max(value, 1e-6)
                 self._write_file(key, value)

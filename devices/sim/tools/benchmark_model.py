@@ -177,6 +177,7 @@ class Benchmark:
         log.info(f"Initialized session in {g(init_us / 1e3)}ms.")
         inputs = self._inputs(interp)
         if timing.modeled:
+            self._input_details = interp.get_input_details()
             self.modeled = timing.run(NAME, sha, backend_of_benchmark_model(p),
                                       lambda: self._time_once(interp, inputs),
                                       shares=self._shares(graph, delegation.units))
@@ -328,7 +329,7 @@ class Benchmark:
 
     def _time_once(self, interp, inputs) -> float:
         """One real inference on the host, seconds (the modeled timing's calibration)."""
-        for t, array in zip(interp.get_input_details(), inputs, strict=True):
+        for t, array in zip(self._input_details, inputs, strict=True):
             interp.set_tensor(t["index"], array)
         t0 = time.perf_counter()
         interp.invoke()
