@@ -8,7 +8,7 @@
    (user + system of the processes, Python start-up and the harness included).
 
 Modeled numbers are a model's output, never a phone's. Usage:
-``python benchmarks/sim_modeled_timing.py [--phones 1,4,8] [--skip-suite]``
+``python benchmarks/sim_modeled_timing.py [--phones 1,4,8|''] [--skip-suite]``
 """
 
 from __future__ import annotations
@@ -95,14 +95,15 @@ def figure_cpu(phones: list[int], tmp: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phones", default="1,4,8")
+    parser.add_argument("--phones", default="1,4,8", help="'' for no CPU figure")
     parser.add_argument("--skip-suite", action="store_true", help="only the CPU figure")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="npubench-modeled-") as folder:
         tmp = Path(folder)
         if not args.skip_suite:
             figure_per_inference(tmp)
-        figure_cpu([int(x) for x in args.phones.split(",")], tmp)
+        if args.phones:
+            figure_cpu([int(x) for x in args.phones.split(",")], tmp)
     return 0
 
 

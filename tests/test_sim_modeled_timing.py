@@ -70,8 +70,10 @@ def test_calibration_measures_once_then_the_cache_file_serves_other_processes(tm
 
     first = Calibration(tmp_path / "c.json")
     assert first.host_s("abc|tflite:xnnpack", measure) == 0.003
+    assert len(calls) >= CALIBRATION_RUNS + 3  # a warm-up, then the timed runs
+    count = len(calls)
     assert first.host_s("abc|tflite:xnnpack", measure) == 0.003
-    assert len(calls) == CALIBRATION_RUNS + 1  # one warm-up, then the timed runs
+    assert len(calls) == count  # in memory: not again
     other = Calibration(tmp_path / "c.json")  # as another process would see it
     assert other.host_s("abc|tflite:xnnpack", lambda: pytest.fail("calibrated again")) == 0.003
 

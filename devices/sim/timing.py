@@ -7,7 +7,7 @@ computing, so that 8 or 16 simulated phones on a 2-core machine measure a farm, 
 Every modeled number is a model's output, never a measurement of a phone:
 
 - **Calibration**: once per (model sha256, backend) per process, a few real inferences are
-  timed on the host (``CALIBRATION_RUNS`` after one warm-up, their median) — the one bit of
+  timed on the host (after a warm-up; their median, ``_calibrate``) — the one bit of
   CPU work left. The result is kept in memory and in ``$NPUBENCH_CACHE/sim-timing.json`` so
   that the phones of a farm, and the next process, do not each calibrate. llama-bench needs no
   calibration.
@@ -52,8 +52,9 @@ MODES = ("measured", "modeled")
 DEFAULT_MODE = "measured"
 PROP = "ro.npubench.timing"
 CALIBRATION_RUNS = 5
+WARMUP_S, CALIBRATION_S, MAX_CALLS = 0.02, 0.05, 2000
 CACHE_FILE = "sim-timing.json"
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 UNITS = ("cpu", "gpu", "npu")
 
 
@@ -154,9 +155,7 @@ class Calibration:
                 return self._values[key]
             value = self._read_file().get(key)
             if not (isinstance(value, int | float) and value > 0):
-                if runs > 1:
-                    measure()  # a warm-up: the first inference of a session is slow
-                value = statistics.median(measure() for _ in range(max(runs, 1)))
+                value = _calibrate(measure, runs)
                 value = max(value, 1e-6)
                 self._write_file(key, value)
             self._values[key] = float(value)
@@ -185,6 +184,25 @@ class Calibration:
             os.replace(tmp, self.path)
         except OSError:
             pass  # a cache: in memory is enough
+
+
+def _calibrate(measure: Callable[[], float], runs: int) -> float:
+    """The median of at least ``runs`` timed calls of ``measure`` and ``CALIBRATION_S`` of
+    them, after warming up for ``WARMUP_S`` (at least 3 calls): the first inferences of a
+    session are slow (lazy initialisation, cold caches), and a model of a few microseconds needs
+    many calls to show its steady time. ``runs`` 1: one call, no warm-up."""
+    if runs <= 1:
+        return measure()
+    started, calls = time.perf_counter(), 0
+    while calls < 3 or (time.perf_counter() - started < WARMUP_S and calls < MAX_CALLS):
+        measure()
+        calls += 1
+    samples: list[float] = []
+    started = time.perf_counter()
+    while len(samples) < runs or (time.perf_counter() - started < CALIBRATION_S
+                                  and len(samples) < MAX_CALLS):
+        samples.append(measure())
+    return statistics.median(samples)
 
 
 _CALIBRATION: Calibration | None = None
