@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 LOG_SCALE_RATIO = 10.0
 MAX_POINTS = 300  # dots drawn per row; the box always summarises every sample
 
-_RC = {
+RC = {
     "svg.fonttype": "none",
     "font.family": ["DejaVu Sans", "sans-serif"],
     "font.size": 10,
     "axes.spines.top": False,
     "axes.spines.right": False,
 }
-_SIMULATED_COLOR = "#b58900"
-_COLOR = "#1f77b4"
+SIMULATED_COLOR = "#b58900"
+COLOR = "#1f77b4"
 # One colour per group (backend) in the bar charts, in order of first appearance.
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
             "#7f7f7f", "#bcbd22", "#17becf")
@@ -61,7 +61,7 @@ def latency_svg(series: Sequence[LatencySeries], title: str = "", *, seed: int =
     if not series:
         return ""
     rng = random.Random(seed)
-    with mpl.rc_context(_RC):
+    with mpl.rc_context(RC):
         height = 1.0 + 0.45 * len(series)
         fig = Figure(figsize=(10.5, height), layout="constrained")
         ax = fig.add_subplot()
@@ -79,7 +79,7 @@ def latency_svg(series: Sequence[LatencySeries], title: str = "", *, seed: int =
             medianprops={"color": "black", "linewidth": 1.5},
         )
         for patch, s in zip(boxes["boxes"], series, strict=True):
-            color = _SIMULATED_COLOR if s.simulated else _COLOR
+            color = SIMULATED_COLOR if s.simulated else COLOR
             patch.set_facecolor(color)
             patch.set_alpha(0.35)
             if s.simulated:
@@ -87,7 +87,7 @@ def latency_svg(series: Sequence[LatencySeries], title: str = "", *, seed: int =
         for pos, values, s in zip(positions, data, series, strict=True):
             shown = values if len(values) <= MAX_POINTS else rng.sample(values, MAX_POINTS)
             jitter = [pos + rng.uniform(-0.18, 0.18) for _ in shown]
-            color = _SIMULATED_COLOR if s.simulated else _COLOR
+            color = SIMULATED_COLOR if s.simulated else COLOR
             ax.scatter(shown, jitter, s=4, color=color, alpha=0.45, linewidths=0, zorder=3)
         labels = [f"{s.label}  [simulated]" if s.simulated else s.label for s in series]
         ax.set_yticks(positions, labels, parse_math=False)
@@ -101,10 +101,10 @@ def latency_svg(series: Sequence[LatencySeries], title: str = "", *, seed: int =
             ax.set_title(title, parse_math=False, loc="left", fontsize=10)
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
-        return _svg(fig)
+        return svg_element(fig)
 
 
-def _svg(fig) -> str:
+def svg_element(fig) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
@@ -150,14 +150,14 @@ def rates_svg(bars: Sequence[RateBar], unit: str, title: str = "") -> str:
     colors = _group_colors(b.group for b in bars)
     values = [b.value for b in bars]
     log = max(values) / min(values) > LOG_SCALE_RATIO
-    with mpl.rc_context(_RC):
+    with mpl.rc_context(RC):
         fig = Figure(figsize=(10.5, 1.2 + 0.36 * step * len(bars)), layout="constrained")
         ax = fig.add_subplot()
         left = min(b.low if b.low and b.low > 0 else b.value for b in bars) / 2 if log else 0
         for bar, y in zip(bars, positions, strict=True):
             ax.barh(y, bar.value - left, left=left, height=0.72 * step, color=colors[bar.group],
                     alpha=0.85, hatch="///" if bar.simulated else None,
-                    edgecolor=_SIMULATED_COLOR if bar.simulated else "none")
+                    edgecolor=SIMULATED_COLOR if bar.simulated else "none")
             end = bar.value
             if bar.low is not None and bar.high is not None and bar.low <= bar.value <= bar.high:
                 ax.errorbar(bar.value, y, xerr=[[bar.value - bar.low], [bar.high - bar.value]],
@@ -179,7 +179,7 @@ def rates_svg(bars: Sequence[RateBar], unit: str, title: str = "") -> str:
             ax.set_title(title, parse_math=False, loc="left", fontsize=10)
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
-        return _svg(fig)
+        return svg_element(fig)
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,7 @@ def memory_svg(bars: Sequence[MemoryBar], title: str = "") -> str:
     bars = [b for b in bars if b.weights_mb + b.kv_mb > 0]
     if not bars:
         return ""
-    with mpl.rc_context(_RC):
+    with mpl.rc_context(RC):
         fig = Figure(figsize=(10.5, 1.4 + 0.62 * len(bars)), layout="constrained")
         ax = fig.add_subplot()
         top = max(max(b.peak_mb, b.weights_mb + b.kv_mb) for b in bars)
@@ -231,7 +231,7 @@ def memory_svg(bars: Sequence[MemoryBar], title: str = "") -> str:
             ax.set_title(title, parse_math=False, loc="left", fontsize=10)
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
-        return _svg(fig)
+        return svg_element(fig)
 
 
 def _group_colors(groups) -> dict[str, str]:

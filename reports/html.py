@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,12 +25,9 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     its path. Built from the run's files only, so it works on an interrupted run too."""
     run_dir = Path(run_dir)
     out = Path(out) if out is not None else run_dir / REPORT_FILE
-    html = render_report(run_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    from npubench.results import write_text_atomic
+
+    return write_text_atomic(out, render_report(run_dir))
 
 
 def render_report(run_dir: Path) -> str:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
 from pathlib import Path
 from typing import Any
 
 from npubench.reports.context import load_run, read_latency_ms
 from npubench.reports.frame import device_label
+from npubench.results import write_text_atomic
 
 # The storage format written here is the one of pytest-benchmark 3.1 and later ("ops" added).
 FALLBACK_FORMAT_VERSION = "5.1.0"
@@ -27,12 +27,7 @@ FALLBACK_FORMAT_VERSION = "5.1.0"
 def write_pytest_benchmark_json(run_dir: Path, out: Path, *, include_data: bool = True) -> Path:
     """Write the run in ``run_dir`` as pytest-benchmark JSON to ``out``; returns ``out``."""
     data = pytest_benchmark_json(Path(run_dir), include_data=include_data)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False), encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return write_text_atomic(out, json.dumps(data, indent=2, allow_nan=False))
 
 
 def pytest_benchmark_json(run_dir: Path, *, include_data: bool = True) -> dict[str, Any]:

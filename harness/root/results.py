@@ -96,10 +96,19 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` (parents created) through a temporary file and a rename, so
+    a reader never sees half a file; returns the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
+
+
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=False, default=_json_default))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=1, allow_nan=False, default=_json_default))
 
 
 def iter_records(run_dir: Path) -> Iterator[dict[str, Any]]:

@@ -5,23 +5,14 @@ reads for its "Against the baseline" section)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from npubench.reports.run_view import RunView, read_run_folder
+from npubench.results import write_text_atomic
 
 BASELINE_FILE = "baseline.json"
 """A run's comparison against its ``--baseline`` (``Comparison.to_dict()``)."""
-
-
-def _write(path: str | os.PathLike, text: str) -> Path:
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
-    return out
 
 
 def to_json(data: dict[str, Any]) -> str:
@@ -35,17 +26,17 @@ def write_outputs(data: dict[str, Any], *, markdown=None, junit=None, json_file=
     if markdown:
         from npubench.reports.compare.markdown import render_markdown
 
-        written.append(_write(markdown, render_markdown(data)))
+        written.append(write_text_atomic(markdown, render_markdown(data)))
     if junit:
         from npubench.reports.compare.junit import render_junit
 
-        written.append(_write(junit, render_junit(data)))
+        written.append(write_text_atomic(junit, render_junit(data)))
     if json_file:
-        written.append(_write(json_file, to_json(data)))
+        written.append(write_text_atomic(json_file, to_json(data)))
     if html:
         from npubench.reports.compare.html import render_compare_html
 
-        written.append(_write(html, render_compare_html(data)))
+        written.append(write_text_atomic(html, render_compare_html(data)))
     return written
 
 
@@ -62,7 +53,7 @@ def compare_to_baseline(baseline: RunView, run_dir: Path, *, threshold: float | 
     comparison = compare_runs(baseline, new, history=history,
                               threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
     data = comparison.to_dict()
-    _write(Path(run_dir) / BASELINE_FILE, to_json(data))
+    write_text_atomic(Path(run_dir) / BASELINE_FILE, to_json(data))
     return data
 
 

@@ -10,22 +10,14 @@ matplotlib escapes the SVG text it writes.
 
 from __future__ import annotations
 
-import io
-import re
-
 import numpy as np
 
+from npubench.reports.figures import COLOR as _COLOR
+from npubench.reports.figures import RC, svg_element
+from npubench.reports.figures import SIMULATED_COLOR as _SIMULATED_COLOR
 from npubench.reports.history.series import CellHistory, MetricHistory
 
-_RC = {
-    "svg.fonttype": "none",
-    "font.family": ["DejaVu Sans", "sans-serif"],
-    "font.size": 8,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-}
-_COLOR = "#1f77b4"
-_SIMULATED_COLOR = "#b58900"
+_RC = {**RC, "font.size": 8}
 _STEP_WORSE = "#d62728"
 _STEP_BETTER = "#2ca02c"
 _ENV_COLOR = "#7f7f7f"
@@ -46,7 +38,7 @@ def cell_svg(cell: CellHistory) -> str:
         axes = fig.subplots(len(metrics), 1, squeeze=False)[:, 0]
         for ax, history in zip(axes, metrics, strict=True):
             _draw(ax, history)
-        return _svg(fig)
+        return svg_element(fig)
 
 
 def _draw(ax, history: MetricHistory) -> None:
@@ -124,13 +116,6 @@ def _ticks(n: int, most: int = 6) -> list[int]:
 def _short(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
-
-def _svg(fig) -> str:
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
-    text = buf.getvalue()
-    text = text[text.index("<svg"):]
-    return re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.S)
 
 
 def _tick_labels(times: list[str]) -> list[str]:
