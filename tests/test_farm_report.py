@@ -383,3 +383,18 @@ def test_safe_link_keeps_links_inside_the_run_folder():
 def test_ticks_are_round_clock_times():
     assert ticks(0, 3600) == [0.0, 600.0, 1200.0, 1800.0, 2400.0, 3000.0, 3600.0]
     assert ticks(5, 50) == [5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0, 45.0, 50.0]
+
+
+def test_a_folder_without_the_farm_files_still_renders(tmp_path):
+    store = RunStore(tmp_path / "plain")
+    store.create({"run_id": "plain-1", "started_at": iso(T1),
+                  "farm": {"name": 3, "classes": "sd8gen3", "deadline_s": "six hours",
+                           "phones": "none", "resumed_at": 7}})
+    store.append({"run_id": "plain-1", "job_id": "x@tflite:cpu@sim:sm8650", "status": "ok",
+                  "log_path": "javascript:alert(1)", "latency_ms": {"median": 1.5}})
+    paths = write_farm_report(tmp_path / "plain", store=tmp_path / "s.sqlite")
+    page = paths["html"].read_text()
+    assert "no farm-plan.json" in page and "no events.jsonl: no timeline" in page
+    assert "does not say kind" in page and 'href="javascript' not in page
+    assert "(no class)" in page and "1.50" in page
+    ET.parse(paths["junit"])

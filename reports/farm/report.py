@@ -43,6 +43,9 @@ def night_summary(night: Night, previous: Path | str | None = None,
                   store: str | os.PathLike | None = None) -> dict[str, Any]:
     """Everything the reports show, as plain data (texts unescaped)."""
     farm = night.farm
+    deadline_s = farm.get("deadline_s")
+    if not isinstance(deadline_s, (int, float)) or isinstance(deadline_s, bool):
+        deadline_s = None
     found: Previous = load_previous(night, previous, store)
     plan_class = {str(j.get("key")): str(j.get("class")) for j in night.plan if j.get("class")}
     comparisons = None
@@ -50,13 +53,15 @@ def night_summary(night: Night, previous: Path | str | None = None,
     if found.view is not None:
         comparisons = matrix.compare_nights(found.view, night.view, plan_class, found.history)
         for data in comparisons.values():
+            if not (data["base"].get("records") and data["new"].get("records")):
+                continue  # a class of one night only: its run notes compare with nothing
             comparison_notes += [n for n in data.get("notes", []) if n not in comparison_notes]
     rows = matrix.build_rows(night.plan, night.records,
                              found.view.records if found.view is not None else None,
                              comparisons, no_comparison=found.reason)
     phones = [p for p in farm.get("phones") or [] if isinstance(p, dict)]
     lanes = timeline.build_timeline(
-        night.events, phones, deadline_s=farm.get("deadline_s"),
+        night.events, phones, deadline_s=deadline_s,
         started=iso_seconds(night.info.get("started_at")),
         finished=iso_seconds(night.info.get("finished_at")))
     quarantines = timeline.quarantines(lanes)
@@ -65,13 +70,13 @@ def night_summary(night: Night, previous: Path | str | None = None,
     devices = [r.get("device") for r in night.records if isinstance(r.get("device"), dict)]
     return {
         "farm": {"name": farm.get("name"), "source": farm.get("source"),
-                 "classes": farm.get("classes") or sorted({r["class"] for r in rows}),
-                 "deadline_s": farm.get("deadline_s"), "retries": farm.get("retries"),
+                 "classes": _texts(farm.get("classes")) or sorted({r["class"] for r in rows}),
+                 "deadline_s": deadline_s, "retries": farm.get("retries"),
                  "dashboard": farm.get("dashboard"), "scheduler": farm.get("scheduler")},
         "night": {"run_id": night.view.run_id, "started_at": night.info.get("started_at"),
                   "finished_at": night.info.get("finished_at"),
                   "interrupted": bool(night.info.get("interrupted")),
-                  "resumed_at": list(farm.get("resumed_at") or [])},
+                  "resumed_at": _texts(farm.get("resumed_at"))},
         "phones": {"total": len(names), "names": names,
                    "quarantined": sorted({q["phone"] for q in quarantines}),
                    "quarantined_at_end": sorted(lane.phone for lane in (lanes.lanes if lanes
@@ -94,3 +99,8 @@ def night_summary(night: Night, previous: Path | str | None = None,
         "notes": night.notes,
         "run_report": RUN_REPORT if (night.run_dir / RUN_REPORT).exists() else None,
     }
+
+
+def _texts(value: Any) -> list[str]:
+    """A list from run.json as texts (anything else: empty)."""
+    return [str(v) for v in value] if isinstance(value, list) else []

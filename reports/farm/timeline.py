@@ -219,7 +219,7 @@ def layout(timeline: Timeline, width: int = 1300) -> dict[str, Any]:
                       "mid": y + LANE_H / 2, "bars": bars, "cooldowns": cooldowns,
                       "markers": markers, "quarantines": quarantine,
                       "quarantined": lane.quarantined_at_end})
-    height = AXIS_H + len(lanes) * LANE_H + AXIS_H
+    height = AXIS_H + len(lanes) * LANE_H + AXIS_H + 14  # room for the deadline's label
     tick_list = [{"x": x(t), "label": clock(t, step_small)}
                  for t in ticks(timeline.start, timeline.end)]
     deadline = None
