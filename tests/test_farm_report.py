@@ -226,6 +226,10 @@ def test_write_farm_report_writes_the_three_files(nights):
     paths = write_farm_report(second, previous=first)
     assert paths == {"html": second / "farm-report.html", "junit": second / "farm-junit.xml",
                      "markdown": second / "farm-summary.md"}
+    comparison = json.loads((second / "farm-comparison.json").read_text())
+    assert comparison["regressed"] is True and comparison["regressions"] == [CPU]
+    assert comparison["previous"] == "20241206-050000-aaaa"
+    assert set(comparison["classes"]) == {"sd8gen3", "sd8gen2"}
     page = paths["html"].read_text()
     matrix = page.split('<section id="matrix">')[1].split("</section>")[0]
     first_row = matrix.split("<tbody>")[1].split("</tr>")[0]
@@ -306,6 +310,8 @@ def test_a_night_with_no_previous_says_so(nights, tmp_path):
     page = write_farm_report(first, store=tmp_path / "empty.sqlite")["html"].read_text()
     assert "no previous night" in page and "the matrix shows no comparison" in page
     assert "No run report (report.html)" in page
+    comparison = json.loads((first / "farm-comparison.json").read_text())
+    assert comparison["regressed"] is False and comparison["classes"] is None
 
 
 def test_the_previous_night_is_found_in_the_store(nights, tmp_path):
@@ -398,3 +404,18 @@ def test_a_folder_without_the_farm_files_still_renders(tmp_path):
     assert "does not say kind" in page and 'href="javascript' not in page
     assert "(no class)" in page and "1.50" in page
     ET.parse(paths["junit"])
+
+
+def test_a_night_that_ended_before_its_first_record_renders(tmp_path):
+    night = write_night(tmp_path / "early", "20241209-050000-eeee", T2, [], [
+        ev(T2, "night_start"), ev(T2 + 3, "job_start", phone="sim:sm8650#1", job=CPU,
+                                  attempt=1), ev(T2 + 9, "interrupted")],
+        plan_extra=[{"key": CPU, "class": "sd8gen3", "suite": "quick",
+                     "workload": "face_detection_short_range", "backend": "tflite:cpu"}],
+        finished=False)
+    (night / "results.jsonl").unlink(missing_ok=True)
+    paths = write_farm_report(night, store=tmp_path / "s.sqlite")
+    page = paths["html"].read_text()
+    assert "no results.jsonl: no job finished" in page and "not run" in page
+    root = ET.parse(paths["junit"]).getroot()
+    assert [c.find("skipped").get("message")[:7] for c in root.iter("testcase")] == ["not run"]

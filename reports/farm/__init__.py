@@ -1,5 +1,6 @@
 """The farm's morning report (issue 12): one night's run folder (``npubench farm run``) as an
-HTML page, a JUnit file and a Markdown summary for CI.
+HTML page, a JUnit file and a Markdown summary for CI, plus farm-comparison.json (whether
+the night regressed against the previous one, for the controller's exit code).
 
 Modules: ``night`` (reads the folder), ``previous`` (finds and loads the previous night),
 ``matrix`` (records + comparison -> rows), ``timeline`` (events -> per-phone lanes),

@@ -47,9 +47,20 @@ class Night:
 
 
 def read_night(run_dir: Path) -> Night:
-    """Read a night's folder (``ResultsError`` only when it has no results.jsonl)."""
+    """Read a night's folder. A night that ended before its first record (no
+    results.jsonl) reads as a night with no records; ``ResultsError`` for records of a newer
+    schema or a folder that is not a run folder at all (no run.json either)."""
+    from npubench.results import RESULTS_FILE, RUN_FILE, read_run_info
+
     run_dir = Path(run_dir)
-    night = Night(run_dir, read_run_folder(run_dir))
+    if not (run_dir / RESULTS_FILE).exists() and (run_dir / RUN_FILE).exists():
+        info = read_run_info(run_dir)
+        run_id = str(info.get("run_id") or run_dir.name)
+        night = Night(run_dir, RunView(run_id, {**info, "run_id": run_id}, [], {},
+                                       source=str(run_dir)))
+        night.notes.append(f"no {RESULTS_FILE}: no job finished")
+    else:
+        night = Night(run_dir, read_run_folder(run_dir))
     if night.info.get("kind") != NIGHT_KIND:
         night.notes.append(f"run.json does not say kind {NIGHT_KIND!r}: this may not be a "
                            "farm night")

@@ -4,6 +4,7 @@ data); the renderers (``page``, ``junit``, ``markdown``) only format it."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,16 @@ from npubench.reports.farm.previous import Previous, load_previous
 HTML_FILE = "farm-report.html"
 JUNIT_FILE = "farm-junit.xml"
 MARKDOWN_FILE = "farm-summary.md"
+COMPARISON_FILE = "farm-comparison.json"
+"""The comparison as data, for the controller's exit code (``regressed``) and for tools."""
+COMPARISON_FORMAT = "npubench-farm-comparison/1"
 RUN_REPORT = "report.html"
 
 
 def write_farm_report(run_dir: Path, previous: Path | str | None = None,
                       store: str | os.PathLike | None = None) -> dict[str, Path]:
-    """Write the night's three reports into ``run_dir`` and return their paths.
+    """Write the night's three reports into ``run_dir`` and return their paths (and, beside
+    them, farm-comparison.json: ``comparison_data``).
 
     ``previous``: the night to compare with (a run folder or a store run id); None finds the
     latest earlier night of the same farm in ``store`` (None: the default store). A previous
@@ -32,6 +37,8 @@ def write_farm_report(run_dir: Path, previous: Path | str | None = None,
 
     run_dir = Path(run_dir)
     data = night_summary(read_night(run_dir), previous, store)
+    write_text_atomic(run_dir / COMPARISON_FILE, json.dumps(comparison_data(data), indent=1,
+                                                            default=str))
     return {
         "html": write_text_atomic(run_dir / HTML_FILE, render_page(data)),
         "junit": write_text_atomic(run_dir / JUNIT_FILE, render_junit(data)),
@@ -91,6 +98,7 @@ def night_summary(night: Night, previous: Path | str | None = None,
                      "started_at": found.view.started_at if found.view else None,
                      "reason": found.reason, "notes": found.notes},
         "comparison_notes": comparison_notes,
+        "comparisons": comparisons,
         "rows": rows,
         "regressions": [r for r in rows if r["verdict"] == "regression"],
         "failures": [r for r in rows if r["status"] == "failed"],
@@ -99,6 +107,18 @@ def night_summary(night: Night, previous: Path | str | None = None,
         "notes": night.notes,
         "run_report": RUN_REPORT if (night.run_dir / RUN_REPORT).exists() else None,
     }
+
+
+def comparison_data(data: dict[str, Any]) -> dict[str, Any]:
+    """What farm-comparison.json holds: whether any job regressed against the previous
+    night, which, and each class's ``Comparison.to_dict()`` (None without a previous
+    night)."""
+    return {"format": COMPARISON_FORMAT, "run_id": data["night"]["run_id"],
+            "previous": data["previous"]["run_id"], "reason": data["previous"]["reason"],
+            "regressed": bool(data["regressions"]),
+            "regressions": [row["key"] for row in data["regressions"]],
+            "failed": [row["key"] for row in data["failures"]],
+            "classes": data["comparisons"]}
 
 
 def _texts(value: Any) -> list[str]:
