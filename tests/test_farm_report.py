@@ -183,6 +183,9 @@ def nights(tmp_path: Path) -> tuple[Path, Path]:
         ev(T2 + 11, "quarantine", phone="sim:sm8550#1", reason=f"battery low {HOSTILE}"),
         *job_events(T2 + 60, "sim:sm8650#2", CPU, 1, 50, "ok"),
         *job_events(T2 + 120, "sim:sm8650#1", GPU, 1, 50, "ok"),
+        ev(T2 + 150, "job_start", phone="sim:sm8650#2", job=VAD, attempt=1),
+        ev(T2 + 152, "job_end", phone="sim:sm8650#2", job=VAD, attempt=1,
+           status="health_failed", reason="hottest zone 52 C > 45 C"),
         *job_events(T2 + 200, "sim:sm8650#1", VAD, 1, 30, "failed"),
         ev(T2 + 231, "retry", phone="sim:sm8650#1", job=VAD, attempt=1,
            reason="adb: device offline"),
@@ -249,12 +252,13 @@ def test_timeline_shows_the_quarantine_bars_and_deadline(nights):
     quarantine = re.search(r'<rect class="quarantine"[^>]*><title>([^<]*)</title>', svg)
     assert quarantine and "sim:sm8550#1 quarantined at" in quarantine[1]
     assert "battery low &lt;script&gt;" in quarantine[1]
-    assert svg.count('<rect class="st-') == 5  # one bar per attempt
+    assert svg.count('<rect class="st-') == 6  # one bar per attempt
     assert svg.count('class="st-failed"') == 2
+    assert re.search(r'class="st-health_failed"[^>]*><title>[^<]*hottest zone 52 C', svg)
     assert 'class="deadline"' in svg and "1 job skipped" in svg
     assert 'class="cool"' in svg and 'class="m-retry"' in svg
     assert 'class="m-health_failed"' in svg
-    assert re.findall(r'<rect class="st-[^"]*"[^>]*>(<title>)?', svg) == ["<title>"] * 5
+    assert re.findall(r'<rect class="st-[^"]*"[^>]*>(<title>)?', svg) == ["<title>"] * 6
     lanes = layout(build_timeline(read_night(second).events, PHONES, deadline_s=3600))
     assert [lane["quarantined"] for lane in lanes["lanes"]] == [False, False, True]
     assert lanes["ticks"] and all(t["label"] for t in lanes["ticks"])

@@ -12,7 +12,7 @@ from npubench.reports.farm import text, timeline
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 TEMPLATE = "farm_report.html.j2"
-BAR_STATUSES = ("ok", "failed", "skipped", timeline.UNFINISHED)
+BAR_STATUSES = ("ok", "failed", "skipped", "health_failed", timeline.UNFINISHED)
 """Bar statuses with their own colour; any other status is drawn as ``other``."""
 
 

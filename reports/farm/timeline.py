@@ -30,6 +30,8 @@ class Bar:
     attempt: Any
     status: str
     worker: str | None = None
+    reason: str = ""
+    """What job_end said (a failure's message, a health check's reason)."""
 
 
 @dataclass
@@ -108,6 +110,7 @@ def build_timeline(events: list[dict[str, Any]], phones: list[dict[str, Any]] | 
                 bar = Bar(ts, ts, job, event.get("attempt"), UNFINISHED, event.get("worker"))
                 lanes[str(phone)].bars.append(bar)
             bar.end, bar.status = ts, _text(event.get("status")) or "ended"
+            bar.reason = reason
         elif kind == "cooldown" and lane(phone):
             waited = event.get("waited_s")
             waited = float(waited) if isinstance(waited, (int, float)) else 0.0
@@ -207,7 +210,7 @@ def layout(timeline: Timeline, width: int = 1300) -> dict[str, Any]:
                  "title": " · ".join(filter(None, [
                      b.job, f"attempt {b.attempt}" if b.attempt is not None else "",
                      b.status, f"{clock(b.start, True)}–{clock(b.end, True)} UTC "
-                     f"({duration(b.end - b.start)})", _text(b.worker)]))}
+                     f"({duration(b.end - b.start)})", _text(b.worker), b.reason]))}
                 for b in lane.bars]
         cooldowns = [{"x": x(a), "w": max(x(b) - x(a), 1.0),
                       "title": f"cooldown: waited {duration(w)} before a job "
