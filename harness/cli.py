@@ -174,13 +174,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--out", metavar="FILE", help="default: RUN_DIR/report.html")
 
-    p = sub.add_parser("farm", help="the nightly device farm: check a farm.yaml (run, worker "
-                       "and status are coming)")
+    p = sub.add_parser("farm", help="the nightly device farm on Dask: check a farm.yaml, run a "
+                       "night, serve a host's phones, show the farm")
     farm = p.add_subparsers(dest="farm_command", metavar="ACTION", required=True)
     q = farm.add_parser("check", help="validate a farm.yaml (exit 1 with each problem's line) "
                         "and print its phones, classes, limits and nightly plan")
     q.add_argument("farm_file", metavar="FARM_YAML")
     q.add_argument("--json", action="store_true", help="print the farm as JSON")
+    q = farm.add_parser("run", help="run the night: every nightly job on the farm's phones, "
+                        "records to results.jsonl and the store as jobs end, the morning "
+                        "report; exit 0 ok, 2 regression, 3 infrastructure, 4 failed jobs, "
+                        "130 interrupted")
+    q.add_argument("farm_file", metavar="FARM_YAML")
+    q.add_argument("--scheduler", metavar="ADDR", help="a Dask scheduler with `npubench farm "
+                   "worker` on each phone host (default: an embedded LocalCluster and one "
+                   "worker holding every phone of the file)")
+    q.add_argument("--store", metavar="URL_OR_PATH", help="the results store (default: the "
+                   "farm file's store:, else npubench's default store)")
+    q.add_argument("--deadline", metavar="DURATION", help="jobs not started within this "
+                   "(6h, 90m) are skipped (default: the farm file's deadline:)")
+    q.add_argument("--resume", metavar="RUN_ID", help="finish a cut-off night (its id or "
+                   "folder): the jobs that have a record are not run again")
+    q.add_argument("--out", metavar="DIR", help="the night's folder (default: runs/RUN_ID)")
+    q.add_argument("--previous", metavar="RUN", help="the night to compare with (folder or "
+                   "store run id; default: the farm's previous night in the store)")
+    q.add_argument("--no-report", action="store_true", help="do not write the reports")
+    q = farm.add_parser("worker", help="on a phone host: open its phones and serve them to "
+                        "a Dask scheduler until stopped (SIGTERM/Ctrl-C restore the phones)")
+    q.add_argument("farm_file", metavar="FARM_YAML")
+    q.add_argument("--scheduler", metavar="ADDR", required=True,
+                   help="the scheduler, e.g. tcp://farm-controller:8786")
+    q.add_argument("--host-label", metavar="NAME", help="serve the phones labelled "
+                   "{host: NAME} (default: every phone of the file)")
+    q.add_argument("--name", metavar="NAME", help="the worker's name (default: "
+                   "npubench-HOST-LABEL or npubench-HOSTNAME)")
+    q.add_argument("--idle-restore", metavar="DURATION", default="30m", help="restore a "
+                   "night's phones when none of its jobs came for this long (default 30m)")
+    q = farm.add_parser("status", help="the farm now: workers, phones, health, what each runs, "
+                        "the dashboard")
+    q.add_argument("--scheduler", metavar="ADDR", default="tcp://127.0.0.1:8786",
+                   help="default: tcp://127.0.0.1:8786")
+    q.add_argument("--json", action="store_true", help="print it as JSON")
+    q = farm.add_parser("report", help="write a night's morning report again")
+    q.add_argument("run_dir", metavar="RUN_DIR")
+    q.add_argument("--previous", metavar="RUN", help="the night to compare with")
+    q.add_argument("--store", metavar="URL_OR_PATH", help="the store to find it in")
 
     p = sub.add_parser("export", help="export a run's results to other formats")
     p.add_argument("run_dir", metavar="RUN_DIR")

@@ -41,6 +41,14 @@ class DelegateFailed(ToolError):
     infrastructure = False
 
 
+class ToolFailed(ToolError):
+    """The tool ran and failed on this model (a crash, an error exit): a product failure,
+    the same on any phone of the kind, so a farm does not retry it. A tool that hangs past its
+    timeout is a plain ``ToolError`` (infrastructure)."""
+
+    infrastructure = False
+
+
 def fix_onnx_input_shapes(model: Path, input_specs: dict, out_dir: Path) -> Path:
     """A copy of an ONNX model whose dynamic input dimensions are fixed to the workload's
     input shapes (onnxruntime_perf_test's random inputs make every free dimension 1, and
@@ -286,7 +294,7 @@ class PhoneJob:
             reason = parsed.get("error") or f"exit code {code}"
             if code in (139, 134, 136):
                 reason = f"the tool crashed (exit {code}): {reason}"
-            raise ToolError(self.device.spec, f"{self.tool_name} failed: {reason}")
+            raise ToolFailed(self.device.spec, f"{self.tool_name} failed: {reason}")
 
     # --- rounds ----------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from npubench.harness.device_job import (
     DelegateFailed,
     DeviceJobOptions,
     PhoneJob,
+    ToolFailed,
     telemetry_fields,
 )
 from npubench.harness.llm_job import llm_summary
@@ -223,14 +224,14 @@ def check(parsed: dict, code: int, phone: PhoneJob, inv: cmds.ToolInvocation) ->
     error = parsed.get("error") or "no error line; see the log"
     spec = phone.device.spec
     if code in CRASH_CODES:
-        raise ToolError(spec, f"llama-bench crashed ({CRASH_CODES[code]}, exit {code}): {error}")
+        raise ToolFailed(spec, f"llama-bench crashed ({CRASH_CODES[code]}, exit {code}): {error}")
     device = inv.args[inv.args.index("-dev") + 1] if "-dev" in inv.args else None
     if inv.delegate and device and re.search(
             rf"invalid device|{re.escape(device)}|{re.escape(inv.delegate)}|hexagon|opencl"
             r"|ggml_backend", error, re.I):
         raise DelegateFailed(spec, f"{phone.backend.base}: llama-bench could not use the "
                              f"{device} device: {error}")
-    raise ToolError(spec, f"llama-bench failed (exit {code}): {error}")
+    raise ToolFailed(spec, f"llama-bench failed (exit {code}): {error}")
 
 
 def pick_test(parsed: dict, kind: str, phone: PhoneJob) -> dict:

@@ -1,5 +1,6 @@
-"""``npubench farm ACTION``: ``check`` validates a farm file and shows what it holds. ``run``,
-``worker`` and ``status`` come later (issue 12). Imports nothing heavy at import time."""
+"""``npubench farm ACTION``: ``check`` validates a farm file and shows what it holds; ``run``
+(the night's controller), ``worker`` (a phone host), ``status`` and ``report``. Imports
+nothing heavy at import time."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from npubench.errors import EXIT_OK, EXIT_USAGE, ConfigError
 
 
 def cmd_farm(args: Namespace) -> int:
-    action = {"check": _check}.get(args.farm_command)
+    action = {"check": _check, "run": _run, "worker": _worker, "status": _status,
+              "report": _report}.get(args.farm_command)
     if action is None:  # argparse lets only the actions it knows through
         raise ConfigError(f"npubench farm {args.farm_command} is not built yet")
     return action(args)
@@ -34,6 +36,41 @@ def _check(args: Namespace) -> int:
         print(json.dumps(farm_as_json(farm), indent=1, ensure_ascii=False))
     else:
         print("\n".join(describe(farm)))
+    return EXIT_OK
+
+
+def _run(args: Namespace) -> int:
+    from npubench.harness.farm.config import parse_duration
+    from npubench.harness.farm.controller import Controller, FarmRunRequest
+
+    request = FarmRunRequest(
+        args.farm_file, scheduler=args.scheduler, store=args.store,
+        deadline_s=parse_duration(args.deadline) if args.deadline else None,
+        resume=args.resume, out=args.out, previous=args.previous, report=not args.no_report,
+        argv=sys.argv)
+    result = Controller(request, say=lambda text: print(text, flush=True)).run()
+    return result.exit_code
+
+
+def _worker(args: Namespace) -> int:
+    from npubench.harness.farm.worker_command import cmd_worker
+
+    return cmd_worker(args)
+
+
+def _status(args: Namespace) -> int:
+    from npubench.harness.farm.status import show_status
+
+    return show_status(args.scheduler, as_json=args.json)
+
+
+def _report(args: Namespace) -> int:
+    from pathlib import Path
+
+    from npubench.reports.farm import write_farm_report
+
+    for kind, path in write_farm_report(Path(args.run_dir), args.previous, args.store).items():
+        print(f"{kind}: {path}")
     return EXIT_OK
 
 

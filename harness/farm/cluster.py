@@ -1,0 +1,147 @@
+"""Reaching the farm's Dask cluster: an existing scheduler (``--scheduler tcp://HOST:8786``,
+with ``npubench farm worker`` on each phone host), or the embedded default: a ``LocalCluster``
+in this process (scheduler only, on 127.0.0.1) and one ``npubench farm worker`` subprocess that
+holds every phone of the farm file. The subprocess is a worker like any other: it restores its
+phones itself when it is stopped or when its scheduler goes away."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from npubench.errors import DeviceError
+from npubench.harness.farm.pool import CLASS_RESOURCE
+
+
+def _dashboard_address() -> str | None:
+    try:
+        import bokeh  # noqa: F401  (Dask's dashboard needs it)
+    except ImportError:
+        return None
+    return "127.0.0.1:0"
+
+
+@dataclass
+class Cluster:
+    client: Any
+    address: str
+    dashboard: str | None
+    local: Any = None  # the LocalCluster, when embedded
+    worker: subprocess.Popen | None = None
+    worker_log: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def embedded(self) -> bool:
+        return self.local is not None
+
+    def class_capacity(self) -> dict[str, float]:
+        """Per phone class, the usable phones of every connected worker (Dask resources)."""
+        out: dict[str, float] = {}
+        for worker in self.client.scheduler_info(n_workers=-1)["workers"].values():
+            for key, amount in (worker.get("resources") or {}).items():
+                if key.startswith(CLASS_RESOURCE):
+                    name = key[len(CLASS_RESOURCE):]
+                    out[name] = out.get(name, 0) + amount
+        return out
+
+    def worker_count(self) -> int:
+        return len(self.client.scheduler_info(n_workers=-1)["workers"])
+
+    def close(self, timeout_s: float = 90.0) -> int | None:
+        """Stop the embedded worker (it restores its phones) and the cluster; the worker's
+        exit code (None when not embedded)."""
+        code = None
+        if self.worker is not None:
+            if self.worker.poll() is None:
+                self.worker.send_signal(signal.SIGTERM)
+            try:
+                code = self.worker.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.worker.kill()
+                code = self.worker.wait()
+        try:
+            self.client.close(timeout=10)
+        except Exception:
+            pass
+        if self.local is not None:
+            try:
+                self.local.close(timeout=10)
+            except Exception:
+                pass
+        return code
+
+
+def connect(farm_file: Path, scheduler: str | None, log_dir: Path, *,
+            wait_workers_s: float = 120.0, say=print) -> Cluster:
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        client = Client(scheduler, timeout="30s")
+        cluster = Cluster(client, scheduler, client.dashboard_link if _has_dashboard(client)
+                          else None)
+        _wait_for_workers(cluster, wait_workers_s, say)
+        return cluster
+    # a worker that dies with a job is the controller's to handle (an attempt, retried on
+    # another phone), not Dask's to rerun silently
+    dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                     "distributed.worker.daemon": False})
+    local = LocalCluster(n_workers=0, processes=False, protocol="tcp://", host="127.0.0.1",
+                         scheduler_port=0,
+                         dashboard_address=_dashboard_address())
+    client = Client(local)
+    address = local.scheduler_address
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / "worker.log"
+    command = [sys.executable, "-m", "npubench", "farm", "worker", str(farm_file),
+               "--scheduler", address, "--name", "npubench-embedded"]
+    with open(log_path, "ab") as log:
+        # its own session: a Ctrl-C in the terminal reaches the controller, which stops the
+        # worker in order (the night's records first, then the phones)
+        worker = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True, env=os.environ.copy())
+    cluster = Cluster(client, address, local.dashboard_link if _dashboard_address() else None,
+                      local, worker, log_path)
+    try:
+        _wait_for_workers(cluster, wait_workers_s, say)
+    except BaseException:
+        cluster.close(timeout_s=30)
+        raise
+    return cluster
+
+
+def _has_dashboard(client) -> bool:
+    try:
+        return bool(client.scheduler_info().get("services", {}).get("dashboard"))
+    except Exception:
+        return False
+
+
+def _wait_for_workers(cluster: Cluster, timeout_s: float, say) -> None:
+    deadline = time.monotonic() + timeout_s
+    while cluster.worker_count() == 0:
+        if cluster.worker is not None and cluster.worker.poll() is not None:
+            tail = _tail(cluster.worker_log)
+            raise DeviceError("farm", f"the farm worker exited with {cluster.worker.returncode} "
+                              f"before it joined: {tail}",
+                              hint=f"its log: {cluster.worker_log}")
+        if time.monotonic() > deadline:
+            raise DeviceError("farm", f"no worker joined the scheduler {cluster.address} "
+                              f"within {timeout_s:.0f} s",
+                              hint="start `npubench farm worker FARM_YAML --scheduler "
+                              f"{cluster.address}` on each phone host")
+        time.sleep(0.2)
+
+
+def _tail(path: Path | None, lines: int = 6) -> str:
+    if path is None or not path.exists():
+        return "(no log)"
+    text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    return " | ".join(text[-lines:]) or "(empty log)"

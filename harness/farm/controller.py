@@ -1,0 +1,488 @@
+"""``npubench farm run``: the night's controller. It plans the night on the farm's phones
+(one planning task per class, on one of its phones), submits one Dask task per job with the
+resource of its phone class (so a job runs on any usable phone of its class, one job per phone
+at a time), and as each job ends writes its record to results.jsonl and the results store.
+
+Faults: an attempt that failed for the infrastructure (phone lost, ADB offline, a failed health
+check, a tool hung past its timeout, its worker died) is tried again on another phone of the
+class, up to ``retries`` more times, every attempt kept in the record; a product failure (the
+tool crashed on the model, the delegate refused it) is recorded and not retried. Jobs not
+started by the deadline become ``skipped`` (``deadline``); jobs of a class that has no usable
+phone left fail (``no_phone``). Ctrl-C or SIGTERM stops the night with every finished record
+on disk; ``--resume RUN_ID`` runs the rest, never a finished job again."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from npubench.errors import ConfigError
+from npubench.harness.farm.night import KIND, FarmJob, NightFolder
+from npubench.harness.farm.records import (
+    attempt_entry,
+    bare_record,
+    farm_block,
+    is_infrastructure,
+)
+
+NO_PHONE_GRACE_S = 10.0
+"""How long a class may have no usable phone before its waiting jobs fail (a worker may be
+restarting)."""
+
+
+@dataclass
+class FarmRunRequest:
+    farm_file: str
+    scheduler: str | None = None
+    store: str | bool | None = None
+    deadline_s: float | None = None
+    resume: str | None = None
+    out: str | None = None
+    previous: str | None = None
+    report: bool = True
+    argv: list[str] | None = None
+
+
+@dataclass
+class FarmRunResult:
+    run_id: str
+    run_dir: Path
+    counts: dict[str, int] = field(default_factory=dict)
+    infra_only: bool = False
+    interrupted: bool = False
+    regressed: bool = False
+    reports: dict[str, Path] = field(default_factory=dict)
+    overheads_s: list[float] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        from npubench.errors import (
+            EXIT_INFRA,
+            EXIT_INTERRUPTED,
+            EXIT_JOBS_FAILED,
+            EXIT_OK,
+            EXIT_REGRESSION,
+        )
+
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.counts.get("failed"):
+            return EXIT_INFRA if self.infra_only else EXIT_JOBS_FAILED
+        return EXIT_REGRESSION if self.regressed else EXIT_OK
+
+
+@dataclass
+class _Pending:
+    job: FarmJob
+    attempt: int
+    attempts: list[dict[str, Any]]
+    submitted: float
+
+
+class Controller:
+    def __init__(self, request: FarmRunRequest, say: Callable[[str], None] = print):
+        from npubench.harness.farm.config import load_farm
+
+        self.request, self.say = request, say
+        self.farm = load_farm(request.farm_file)
+        self.deadline_s = request.deadline_s or self.farm.deadline_s
+        self.store_target = (request.store if request.store is not None
+                             else self.farm.store)
+        self.started: dict[str, dict] = {}  # task key -> its job_start event
+        self.result: FarmRunResult | None = None
+
+    # --- the night ---------------------------------------------------------------------------
+
+    def run(self) -> FarmRunResult:
+        from npubench.harness.farm.cluster import connect
+        from npubench.harness.store_writer import StoreWriter
+
+        run_id, run_dir, resumed = self._night_folder()
+        self.folder = folder = NightFolder(run_dir)
+        self.run_id = run_id
+        self.result = result = FarmRunResult(run_id, run_dir)
+        self.say(f"npubench farm: night {run_id} -> {run_dir}")
+        cluster = connect(Path(self.request.farm_file).resolve(), self.request.scheduler,
+                          run_dir, say=self.say)
+        self.cluster = cluster
+        restore_signals = _sigterm_as_interrupt()
+        try:
+            self.say(f"npubench farm: scheduler {cluster.address}" + (
+                f", dashboard {cluster.dashboard}" if cluster.dashboard else
+                " (no dashboard: pip install bokeh)"))
+            from npubench.harness.farm.pool import EVENT_TOPIC
+
+            cluster.client.subscribe_topic(EVENT_TOPIC, self._on_event)
+            self._write_info(resumed)
+            folder.event({"event": "resumed" if resumed else "night_start", "run_id": run_id})
+            self.writer = StoreWriter(self.store_target if self.store_target is not None
+                                      else True, run_dir)
+            self.writer.start(folder.info())
+            jobs, devices = (folder.read_plan() if resumed else self._plan())
+            self.devices = devices
+            if not resumed:
+                folder.write_plan(run_id, jobs, devices)
+            done = folder.done_keys()
+            todo = [j for j in jobs if j.key not in done]
+            if resumed:
+                self.say(f"npubench farm: resuming: {len(done)} of {len(jobs)} jobs have "
+                         f"their record; {len(todo)} to run")
+            self._loop(todo)
+        except KeyboardInterrupt:
+            result.interrupted = True
+            folder.event({"event": "interrupted", "run_id": run_id})
+            self.say("npubench farm: interrupted: cancelling what has not run; every finished "
+                     f"record is in {run_dir}; finish the night with --resume {run_id}")
+            self._cancel_all()
+        finally:
+            restore_signals()
+            self._end(cluster)
+        self._summarize()
+        if self.request.report:
+            self._reports()
+        return result
+
+    def _night_folder(self) -> tuple[str, Path, bool]:
+        from npubench.harness.run import new_run_id
+
+        if not self.request.resume:
+            run_id = new_run_id()
+            return run_id, Path(self.request.out or Path("runs") / run_id), False
+        ref = self.request.resume
+        candidates = [Path(ref), Path("runs") / ref] + (
+            [Path(self.request.out)] if self.request.out else [])
+        for path in candidates:
+            info = NightFolder(path).info() if path.is_dir() else {}
+            if info.get("kind") == KIND:
+                return info["run_id"], path, True
+        raise ConfigError(f"--resume {ref}: no farm night with that id or folder (looked in "
+                          f"{', '.join(str(c) for c in candidates)})",
+                          hint="give the night's folder or its run id as `npubench farm run` "
+                          "printed it")
+
+    def _write_info(self, resumed: bool) -> None:
+        from npubench.devices.host import HostDevice
+        from npubench.harness.farm.task import pool_state
+        from npubench.harness.run import now_iso, start_run
+
+        states = self.cluster.client.run(pool_state)
+        phones = [dict(p, worker=s.get("worker")) for s in states.values()
+                  for p in s.get("phones", [])]
+        farm = {"name": Path(self.farm.source).stem, "source": str(Path(self.farm.source)
+                                                                   .resolve()),
+                "classes": self.farm.classes(), "phones": phones,
+                "deadline_s": self.deadline_s, "retries": self.farm.retries,
+                "scheduler": self.cluster.address, "dashboard": self.cluster.dashboard}
+        if resumed:
+            info = self.folder.info()
+            farm["resumed_at"] = [*(info.get("farm") or {}).get("resumed_at", []), now_iso()]
+            farm = {**(info.get("farm") or {}), **farm}
+            self.folder.store.update_run_info(farm=farm, finished_at=None, interrupted=False)
+        else:
+            store = start_run(self.folder.run_dir, self.run_id, HostDevice().info().to_dict(),
+                              None, argv=self.request.argv)
+            store.update_run_info(kind=KIND, farm=farm)
+        for phone in phones:
+            if phone.get("quarantined"):
+                self.say(f"npubench farm: {phone['name']} is out: {phone['quarantined']}")
+
+    def _plan(self) -> tuple[list[FarmJob], dict[str, dict]]:
+        from npubench.harness.farm.night import job_key
+        from npubench.harness.farm.pool import class_resource
+        from npubench.harness.farm.task import plan_class
+
+        capacity = self.cluster.class_capacity()
+        futures, unplanned = {}, []
+        for phone_class in self.farm.classes():
+            entries = [{"suite": e.suite, "workloads": list(e.workloads),
+                        "backends": list(e.backends)}
+                       for e in self.farm.nightly if phone_class in e.classes]
+            if not entries:
+                continue
+            if not capacity.get(phone_class):
+                unplanned.append((phone_class, entries))
+                continue
+            futures[phone_class] = self.cluster.client.submit(
+                plan_class, phone_class, entries, resources={class_resource(phone_class): 1},
+                pure=False, key=f"npubench-plan-{self.run_id}-{phone_class}")
+        jobs: list[FarmJob] = []
+        devices: dict[str, dict] = {}
+        seen: set[str] = set()
+
+        def add(phone_class, suite, workload, backend, skip_reason=None) -> None:
+            key = job_key(workload, backend, phone_class)
+            if key not in seen:
+                seen.add(key)
+                jobs.append(FarmJob(len(jobs), key, phone_class, suite, workload, backend,
+                                    skip_reason))
+
+        for phone_class, future in futures.items():
+            planned = future.result(timeout=600)
+            if "error" in planned:
+                unplanned.append((phone_class, [e for e in self.farm.nightly
+                                                if phone_class in e.classes]))
+                continue
+            devices[phone_class] = planned["device"]
+            for item in planned["jobs"]:
+                add(phone_class, item["suite"], item["workload"], item["backend"],
+                    item["skip_reason"])
+        for phone_class, entries in unplanned:
+            from npubench.harness.suites import load_suite
+
+            for entry in entries:
+                entry = entry if isinstance(entry, dict) else {
+                    "suite": entry.suite, "workloads": list(entry.workloads),
+                    "backends": list(entry.backends)}
+                suite = load_suite(entry["suite"])
+                for workload in entry["workloads"] or suite.workloads:
+                    for backend in entry["backends"] or suite.backends:
+                        add(phone_class, entry["suite"], workload, backend)
+        self.say(f"npubench farm: {len(jobs)} jobs planned on {len(self.farm.classes())} "
+                 f"class{'es' * (len(self.farm.classes()) != 1)}")
+        return jobs, devices
+
+    # --- running -----------------------------------------------------------------------------
+
+    def _loop(self, todo: list[FarmJob]) -> None:
+        from distributed import wait
+
+        self.pending: dict[Any, _Pending] = {}
+        self.deadline = (time.monotonic() + self.deadline_s) if self.deadline_s else None
+        no_phone_since: dict[str, float] = {}
+        for job in todo:
+            if job.skip_reason:
+                self._final(job, [], None, "skipped", {
+                    "kind": "unavailable", "message": f"{job.backend}: {job.skip_reason}",
+                    "infrastructure": False})
+            else:
+                self._submit(job, 1, [], [])
+        last_check = 0.0
+        while self.pending:
+            try:
+                done, _ = wait(list(self.pending), timeout=0.5, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                done = ()
+            for future in done:
+                self._collect(future)
+            now = time.monotonic()
+            if self.deadline is not None and now >= self.deadline:
+                self._skip_unstarted("deadline", lambda job: True)
+            if now - last_check >= 1.0:
+                last_check = now
+                capacity = self.cluster.class_capacity()
+                for phone_class in {p.job.phone_class for p in self.pending.values()}:
+                    if capacity.get(phone_class):
+                        no_phone_since.pop(phone_class, None)
+                        continue
+                    since = no_phone_since.setdefault(phone_class, now)
+                    if now - since >= NO_PHONE_GRACE_S:
+                        self._skip_unstarted("no_phone", lambda job, c=phone_class:
+                                             job.phone_class == c)
+
+    def _submit(self, job: FarmJob, attempt: int, attempts: list, avoid: list[str]) -> None:
+        from npubench.harness.farm.pool import class_resource
+        from npubench.harness.farm.task import run_farm_job
+
+        task = f"npubench-farm-{self.run_id}-{job.index}-a{attempt}"
+        spec = {"run_id": self.run_id, "index": job.index, "key": job.key, "task": task,
+                "class": job.phone_class, "suite": job.suite, "workload": job.workload,
+                "backend": job.backend, "attempt": attempt, "avoid": avoid}
+        future = self.cluster.client.submit(
+            run_farm_job, spec, resources={class_resource(job.phone_class): 1}, pure=False,
+            retries=0, priority=-job.index, key=task)
+        self.pending[future] = _Pending(job, attempt, attempts, time.time())
+
+    def _collect(self, future) -> None:
+        pending = self.pending.pop(future)
+        job = pending.job
+        if future.status == "cancelled":
+            return
+        if future.status == "error":
+            start = self.started.get(future.key) or {}
+            exc = future.exception()
+            result = {"attempt": pending.attempt, "phone": start.get("phone"),
+                      "worker": start.get("worker"), "task_started_ts": start.get("ts"),
+                      "ended_ts": time.time(), "record": None,
+                      "error": {"kind": "worker_lost", "infrastructure": True,
+                                "message": f"the worker running it was lost "
+                                           f"({type(exc).__name__}: {exc})"}}
+            self.folder.event({"event": "worker_lost", "job": job.key,
+                               "phone": start.get("phone"), "worker": start.get("worker"),
+                               "attempt": pending.attempt, "reason": str(exc)[:300]})
+        else:
+            result = future.result()
+        entry = attempt_entry(result)
+        attempts = [*pending.attempts, entry]
+        if is_infrastructure(entry) and len(attempts) <= self.farm.retries:
+            tried = [a["phone"] for a in attempts if a.get("phone")]
+            reason = (entry.get("error") or {}).get("message") or entry["status"]
+            self.folder.event({"event": "retry", "job": job.key, "phone": entry.get("phone"),
+                               "attempt": len(attempts) + 1, "reason": reason})
+            self._submit(job, len(attempts) + 1, attempts, tried)
+            return
+        record = result.get("record")
+        if record is None:
+            error = dict(entry.get("error") or {"kind": "lost", "message": "no attempt ran",
+                                                "infrastructure": True})
+            if len(attempts) > 1:
+                error["message"] = (f"{len(attempts)} attempts, each failed for the "
+                                    f"infrastructure; the last: {error.get('message')}")
+            self._final(job, attempts, result, "failed", error)
+            return
+        self._write(job, record, result.get("samples"), result.get("log") or "",
+                    farm_block(job, attempts, result, self._overhead(result)))
+
+    def _overhead(self, result: dict) -> float | None:
+        """The farm's own time around a job: from the task's start on the worker to now (its
+        record about to be stored), less the job itself."""
+        start, begin, end = (result.get("task_started_ts"), result.get("job_started_ts"),
+                             result.get("job_ended_ts"))
+        if None in (start, begin, end):
+            return None
+        return max(0.0, (time.time() - start) - (end - begin))
+
+    def _final(self, job: FarmJob, attempts: list, last: dict | None, status: str,
+               error: dict) -> None:
+        from npubench.harness.run import now_iso
+
+        record = bare_record(job, self.run_id, self.devices.get(job.phone_class), status,
+                             error, now_iso())
+        self._write(job, record, None, "", farm_block(job, attempts, last))
+
+    def _write(self, job: FarmJob, record: dict, samples, log: str, farm: dict) -> None:
+        from npubench.results import SCHEMA_VERSION
+
+        store = self.folder.store
+        written = time.time()
+        record = {**record, "job_id": job.key, "index": job.index, "farm": farm}
+        if samples:
+            record["samples_path"] = store.write_samples(job.index, job.key, samples)
+        if log:
+            path = store.log_path(job.index, job.key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(log, encoding="utf-8")
+            record["log_path"] = str(path.relative_to(self.folder.run_dir))
+        store.append(record)
+        self.writer.record(self.run_id, {"schema_version": SCHEMA_VERSION, **record}, samples)
+        if farm.get("overhead_s") is not None:  # with the store's write, which is farm work
+            self.result.overheads_s.append(farm["overhead_s"] + time.time() - written)
+        status = record["status"]
+        where = f" on {farm['phone']}" if farm.get("phone") else ""
+        tries = f" after {farm['attempt']} attempts" if farm["attempt"] > 1 else ""
+        why = f": {record['error']['message']}" if record.get("error") and status != "ok" else ""
+        self.say(f"  {status:7} {job.key}{where}{tries}{why}")
+
+    def _skip_unstarted(self, reason: str, which) -> None:
+        """Cancel the waiting jobs that ``which`` selects and have not started, each with its
+        record: skipped at the deadline, or failed for want of a usable phone."""
+        for future, pending in list(self.pending.items()):
+            if future.key in self.started or not which(pending.job):
+                continue
+            future.cancel()
+            self.pending.pop(future)
+            job = pending.job
+            if reason == "deadline":
+                error = {"kind": "deadline", "infrastructure": False,
+                         "message": f"not started within the night's deadline "
+                                    f"({self.deadline_s:g} s)"}
+                self.folder.event({"event": "deadline_skip", "job": job.key})
+                self._final(job, pending.attempts, None, "skipped", error)
+            else:
+                error = {"kind": "no_phone", "infrastructure": True,
+                         "message": f"no usable phone of class {job.phone_class} is left "
+                                    "(each is quarantined or its worker is gone: see the "
+                                    "timeline)"}
+                self._final(job, pending.attempts, None, "failed", error)
+
+    def _cancel_all(self) -> None:
+        for future in list(getattr(self, "pending", {})):
+            future.cancel()
+        self.pending = {}
+
+    def _on_event(self, event) -> None:
+        _, message = event
+        if not isinstance(message, dict):
+            return
+        if message.get("event") == "job_start" and message.get("task"):
+            self.started[message["task"]] = message
+        self.folder.event(message)
+
+    def _end(self, cluster) -> None:
+        from npubench.harness.farm.task import end_night
+        from npubench.harness.run import now_iso
+
+        sessions = {}
+        try:
+            for answer in cluster.client.run(end_night, self.run_id, wait=True).values():
+                sessions.update(answer.get("phones") or {})
+        except Exception as exc:
+            self.say(f"npubench farm: could not ask every worker to restore its phones: {exc}"
+                     " (each restores them itself when idle or stopped)")
+        self.folder.event({"event": "night_end", "run_id": self.run_id})
+        time.sleep(0.2)  # the workers' last events
+        code = cluster.close()
+        if code not in (None, 0):
+            self.say(f"npubench farm: the embedded worker exited with {code} (its log: "
+                     f"{cluster.worker_log})")
+        self.folder.store.update_run_info(finished_at=now_iso(),
+                                          interrupted=self.result.interrupted,
+                                          phone_sessions=sessions)
+        if hasattr(self, "writer"):
+            info = self.folder.info()
+            self.writer.finish(self.run_id, **{k: info.get(k) for k in
+                                               ("finished_at", "interrupted", "phone_sessions",
+                                                "farm")})
+
+    def _summarize(self) -> None:
+        from npubench.results import RESULTS_FILE, iter_records
+
+        result = self.result
+        counts = {"ok": 0, "failed": 0, "skipped": 0}
+        infra = []
+        if (result.run_dir / RESULTS_FILE).exists():
+            for record in iter_records(result.run_dir):
+                counts[record["status"]] = counts.get(record["status"], 0) + 1
+                if record["status"] == "failed":
+                    infra.append(bool((record.get("error") or {}).get("infrastructure")))
+        result.counts = counts
+        result.infra_only = bool(infra) and all(infra)
+        self.say(f"npubench farm: night {result.run_id}: {counts['ok']} ok, {counts['failed']} "
+                 f"failed, {counts['skipped']} skipped" +
+                 (" (interrupted)" if result.interrupted else ""))
+
+    def _reports(self) -> None:
+        from npubench.reports.html import write_report
+
+        result = self.result
+        try:
+            result.reports["html"] = write_report(result.run_dir)
+        except Exception as exc:
+            self.say(f"npubench farm: the run report could not be written: {exc}")
+        try:
+            from npubench.reports.farm import write_farm_report
+        except ImportError:
+            return
+        store = self.store_target if isinstance(self.store_target, str) else None
+        reports = write_farm_report(result.run_dir, self.request.previous, store)
+        result.reports.update({f"farm_{k}": v for k, v in reports.items()})
+        comparison = json.loads((result.run_dir / "farm-comparison.json").read_text()) if (
+            result.run_dir / "farm-comparison.json").exists() else {}
+        result.regressed = bool(comparison.get("regressed"))
+        self.say(f"npubench farm: morning report {reports.get('html')}")
+
+
+def _sigterm_as_interrupt():
+    """SIGTERM (a CI runner cancelling the job) stops the night like Ctrl-C."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, previous)
