@@ -162,6 +162,14 @@ class Physics:
             self._advance(pin=True)
             self.ambient_c = celsius
 
+    def set_temperatures(self, celsius: float) -> None:
+        """Every zone at ``celsius`` now (a test's hot or cooled-down phone); from here the
+        zones relax towards the ambient as usual."""
+        with self._lock:
+            self._advance(pin=True)
+            for zone in self._temps:
+                self._temps[zone] = celsius
+
     # --- readings ----------------------------------------------------------------------------
 
     def now(self) -> float:

@@ -20,11 +20,7 @@ from npubench.harness.farm.pool import CLASS_RESOURCE
 
 
 def _dashboard_address() -> str | None:
-    try:
-        import bokeh  # noqa: F401  (Dask's dashboard needs it)
-    except ImportError:
-        return None
-    return "127.0.0.1:0"
+    return "127.0.0.1:0"  # (Dask serves its dashboard there when bokeh is installed)
 
 
 @dataclass
@@ -50,6 +46,13 @@ class Cluster:
                     name = key[len(CLASS_RESOURCE):]
                     out[name] = out.get(name, 0) + amount
         return out
+
+    def workers_with(self, phone_class: str, exclude: str | None = None) -> list[str]:
+        """The addresses of the workers with a usable phone of the class."""
+        key = CLASS_RESOURCE + phone_class
+        return [address for address, worker in
+                self.client.scheduler_info(n_workers=-1)["workers"].items()
+                if address != exclude and (worker.get("resources") or {}).get(key)]
 
     def worker_count(self) -> int:
         return len(self.client.scheduler_info(n_workers=-1)["workers"])
@@ -107,8 +110,8 @@ def connect(farm_file: Path, scheduler: str | None, log_dir: Path, *,
         # worker in order (the night's records first, then the phones)
         worker = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True, env=os.environ.copy())
-    cluster = Cluster(client, address, local.dashboard_link if _dashboard_address() else None,
-                      local, worker, log_path)
+    cluster = Cluster(client, address, local.dashboard_link if _has_dashboard(client)
+                      else None, local, worker, log_path)
     try:
         _wait_for_workers(cluster, wait_workers_s, say)
     except BaseException:

@@ -284,7 +284,11 @@ class Controller:
                         self._skip_unstarted("no_phone", lambda job, c=phone_class:
                                              job.phone_class == c)
 
-    def _submit(self, job: FarmJob, attempt: int, attempts: list, avoid: list[str]) -> None:
+    def _submit(self, job: FarmJob, attempt: int, attempts: list, avoid: list[str],
+                away_from: str | None = None) -> None:
+        """Submit an attempt. A retry prefers the other workers that hold phones of the class
+        (``away_from``: the worker of the failed attempt); Dask may still place it there when
+        no other can take it."""
         from npubench.harness.farm.pool import class_resource
         from npubench.harness.farm.task import run_farm_job
 
@@ -292,9 +296,12 @@ class Controller:
         spec = {"run_id": self.run_id, "index": job.index, "key": job.key, "task": task,
                 "class": job.phone_class, "suite": job.suite, "workload": job.workload,
                 "backend": job.backend, "attempt": attempt, "avoid": avoid}
+        others = self.cluster.workers_with(job.phone_class, exclude=away_from) if (
+            away_from) else None
         future = self.cluster.client.submit(
             run_farm_job, spec, resources={class_resource(job.phone_class): 1}, pure=False,
-            retries=0, priority=-job.index, key=task)
+            retries=0, priority=-job.index, key=task, workers=others or None,
+            allow_other_workers=bool(others))
         self.pending[future] = _Pending(job, attempt, attempts, time.time())
 
     def _collect(self, future) -> None:
@@ -306,7 +313,8 @@ class Controller:
             start = self.started.get(future.key) or {}
             exc = future.exception()
             result = {"attempt": pending.attempt, "phone": start.get("phone"),
-                      "worker": start.get("worker"), "task_started_ts": start.get("ts"),
+                      "worker": start.get("worker"), "worker_address": start.get("worker"),
+                      "task_started_ts": start.get("ts"),
                       "ended_ts": time.time(), "record": None,
                       "error": {"kind": "worker_lost", "infrastructure": True,
                                 "message": f"the worker running it was lost "
@@ -323,7 +331,8 @@ class Controller:
             reason = (entry.get("error") or {}).get("message") or entry["status"]
             self.folder.event({"event": "retry", "job": job.key, "phone": entry.get("phone"),
                                "attempt": len(attempts) + 1, "reason": reason})
-            self._submit(job, len(attempts) + 1, attempts, tried)
+            self._submit(job, len(attempts) + 1, attempts, tried,
+                         result.get("worker_address"))
             return
         record = result.get("record")
         if record is None:

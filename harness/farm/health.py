@@ -64,7 +64,7 @@ def check(device, sensors, limits: Limits, poll_s: float = 1.0) -> Health:
     try:
         device.run("true", timeout_s=15)
     except Exception as exc:
-        return Health(False, [f"ADB: the phone does not answer ({_said(exc)})"])
+        return Health(False, [f"ADB: the phone does not answer ({one_line(exc)})"])
     readings: dict[str, Any] = {}
     if sensors is not None and sensors.hot_zones():
         step = Cooldown(device, sensors, threshold_c=limits.max_temperature_c,
@@ -81,17 +81,22 @@ def check(device, sensors, limits: Limits, poll_s: float = 1.0) -> Health:
         level = BatteryCheck(device, sensors).show()["level_percent"] if sensors else None
         readings["battery_percent"] = level
     except Exception as exc:
-        readings.update(battery_percent=None, battery_missing_reason=_said(exc))
+        readings.update(battery_percent=None, battery_missing_reason=one_line(exc))
     try:
         readings["free_mb"] = round(device.free_bytes() / 2**20, 1)
     except Exception as exc:
-        readings.update(free_mb=None, free_missing_reason=_said(exc))
+        readings.update(free_mb=None, free_missing_reason=one_line(exc))
     reasons = judge(readings, limits)
     cooled = float(readings.get("cooldown_s") or 0.0)
     readings["check_s"] = round(time.monotonic() - started, 3)
     return Health(not reasons, reasons, readings, cooled)
 
 
-def _said(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """An exception on one line: an npubench error's message and what to do."""
+    from npubench.errors import NpubenchError
+
+    if isinstance(exc, NpubenchError):
+        return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

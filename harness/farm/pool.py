@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from npubench.harness.farm.config import PhoneSlot
-from npubench.harness.farm.health import STRIKES_TO_QUARANTINE, Health, check
+from npubench.harness.farm.health import STRIKES_TO_QUARANTINE, Health, check, one_line
 
 EVENT_TOPIC = "npubench-farm"
 CLASS_RESOURCE = "npubench-class:"
@@ -98,7 +98,7 @@ class PhonePool:
             print(f"npubench farm worker: {phone.name} ready ({phone.slot.phone_class})",
                   file=self.log, flush=True)
         except Exception as exc:
-            phone.open_error = _said(exc)
+            phone.open_error = one_line(exc)
             phone.quarantined = f"could not be opened: {phone.open_error}"
             self.emit("phone_failed", phone=phone.name, reason=phone.open_error)
             print(f"npubench farm worker: {phone.name} is out for the night: "
@@ -139,11 +139,11 @@ class PhonePool:
         try:
             summary = entry[1].session.close(abnormal=phone.quarantined is not None)
         except Exception as exc:
-            summary = {"error": _said(exc)}
+            summary = {"error": one_line(exc)}
         try:
             phone.device.clean()
         except Exception as exc:
-            summary["clean_error"] = _said(exc)
+            summary["clean_error"] = one_line(exc)
         restored = summary.get("charging_restore") or {}
         self.emit("phone_restored", phone=phone.name, run_id=night.run_id,
                   status="ok" if "error" not in summary else "error",
@@ -181,21 +181,22 @@ class PhonePool:
                 wait_s: float = 30.0) -> Phone | None:
         """A free, usable phone of the class (one not in ``avoid`` if there is one), marked
         busy with ``job``; None when none frees up within ``wait_s``."""
-        deadline = time.monotonic() + wait_s
+        start = time.monotonic()
         with self._lock:
             while True:
-                free = [p for p in self.phones if p.slot.phone_class == phone_class
-                        and p.usable and p.busy_with is None]
-                if free:
-                    fresh = [p for p in free if p.name not in avoid]
+                mine = [p for p in self.phones if p.slot.phone_class == phone_class and p.usable]
+                free = [p for p in mine if p.busy_with is None]
+                fresh = [p for p in free if p.name not in avoid]
+                waited = time.monotonic() - start
+                # a retry waits a while for a phone it has not failed on, if this worker has one
+                if fresh or (free and (waited >= wait_s / 2 or
+                                       all(p.name in avoid for p in mine))):
                     phone = (fresh or free)[0]
                     phone.busy_with = job
                     return phone
-                left = deadline - time.monotonic()
-                if left <= 0 or not any(p.slot.phone_class == phone_class and p.usable
-                                        for p in self.phones):
+                if waited >= wait_s or not mine:
                     return None
-                self._lock.wait(min(left, 1.0))
+                self._lock.wait(min(wait_s - waited, 0.5))
 
     def release(self, phone: Phone) -> None:
         with self._lock:
@@ -220,7 +221,7 @@ class PhonePool:
             run.host_cache = night.host_cache
             sensors = run.session.sensors
         except Exception as exc:
-            result = Health(False, [f"the phone could not be prepared: {_said(exc)}"])
+            result = Health(False, [f"the phone could not be prepared: {one_line(exc)}"])
         else:
             result = check(phone.device, sensors, phone.slot.limits)
         if result.cooldown_s > 0.5:
@@ -261,11 +262,6 @@ class PhonePool:
                 self.emit_to(message)
             except Exception:  # the timeline must never break a job
                 pass
-
-
-def _said(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 CURRENT: PhonePool | None = None

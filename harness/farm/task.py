@@ -107,7 +107,8 @@ def run_farm_job(spec: dict[str, Any]) -> dict[str, Any]:
     key = spec["key"]
     phone = pool.acquire(spec["class"], key, list(spec.get("avoid") or ()))
     base = {"key": key, "attempt": spec["attempt"], "worker": pool.name,
-            "host": socket.gethostname(), "task_started_ts": released_at}
+            "worker_address": _address(), "host": socket.gethostname(),
+            "task_started_ts": released_at}
     if phone is None:
         return {**base, "phone": None, "record": None, "health": None,
                 "error": {"kind": "no_phone", "infrastructure": True,
@@ -145,6 +146,15 @@ def run_farm_job(spec: dict[str, Any]) -> dict[str, Any]:
                 "error": record.get("error")}
     finally:
         pool.release(phone)
+
+
+def _address() -> str | None:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return None
 
 
 def _run(spec, phone, night, settings, options, pool) -> dict[str, Any]:

@@ -78,8 +78,9 @@ async def _serve(scheduler: str, pool, holder: dict, pending: list, idle_s: floa
 
     from npubench.harness.farm.pool import EVENT_TOPIC
 
+    host = _listen_host(scheduler)
     worker = Worker(scheduler, nthreads=nthreads, resources=pool.resources(), name=pool.name,
-                    death_timeout=60, host=_listen_host(scheduler))
+                    death_timeout=60, host=host, dashboard_address=f"{host or ''}:0")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
