@@ -270,3 +270,22 @@ def test_jobs_not_started_by_the_deadline_are_skipped(farm_factory, tmp_path):
     assert done.returncode == 0, done.stdout
     assert any(e["event"] == "deadline_skip" for e in events(out))
     assert charging_restored(farm)
+
+
+def test_a_class_with_no_usable_phone_left_fails_its_jobs_as_infrastructure(farm_factory,
+                                                                            tmp_path):
+    farm = farm_factory([("a", "sd8gen3", "sm8650")], retries=1)
+    farm.phone(0).sim.userland.fs.full = True
+    farm.start_worker("a")
+    out = tmp_path / "night"
+    done = run_night(farm, out)
+    by_key = assert_night_complete(out)
+    assert all(r["status"] == "failed" and r["error"]["infrastructure"]
+               for r in by_key.values())
+    kinds = {r["error"]["kind"] for r in by_key.values()}
+    assert kinds <= {"health", "no_phone"} and "no_phone" in kinds
+    assert any("no usable phone of class sd8gen3" in r["error"]["message"]
+               for r in by_key.values())
+    assert done.returncode == 3, done.stdout  # only infrastructure failed
+    farm.phone(0).sim.userland.fs.full = False
+    assert charging_restored(farm)

@@ -13,16 +13,16 @@ on disk; ``--resume RUN_ID`` runs the rest, never a finished job again."""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from npubench.errors import ConfigError
 from npubench.harness.farm.night import KIND, FarmJob, NightFolder
+from npubench.harness.farm.outcome import FarmRunResult
 from npubench.harness.farm.records import (
     attempt_entry,
     bare_record,
@@ -46,34 +46,6 @@ class FarmRunRequest:
     previous: str | None = None
     report: bool = True
     argv: list[str] | None = None
-
-
-@dataclass
-class FarmRunResult:
-    run_id: str
-    run_dir: Path
-    counts: dict[str, int] = field(default_factory=dict)
-    infra_only: bool = False
-    interrupted: bool = False
-    regressed: bool = False
-    reports: dict[str, Path] = field(default_factory=dict)
-    overheads_s: list[float] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        from npubench.errors import (
-            EXIT_INFRA,
-            EXIT_INTERRUPTED,
-            EXIT_JOBS_FAILED,
-            EXIT_OK,
-            EXIT_REGRESSION,
-        )
-
-        if self.interrupted:
-            return EXIT_INTERRUPTED
-        if self.counts.get("failed"):
-            return EXIT_INFRA if self.infra_only else EXIT_JOBS_FAILED
-        return EXIT_REGRESSION if self.regressed else EXIT_OK
 
 
 @dataclass
@@ -192,58 +164,12 @@ class Controller:
                 self.say(f"npubench farm: {phone['name']} is out: {phone['quarantined']}")
 
     def _plan(self) -> tuple[list[FarmJob], dict[str, dict]]:
-        from npubench.harness.farm.night import job_key
-        from npubench.harness.farm.pool import class_resource
-        from npubench.harness.farm.task import plan_class
+        from npubench.harness.farm.planning import plan_night
 
-        capacity = self.cluster.class_capacity()
-        futures, unplanned = {}, []
-        for phone_class in self.farm.classes():
-            entries = [{"suite": e.suite, "workloads": list(e.workloads),
-                        "backends": list(e.backends)}
-                       for e in self.farm.nightly if phone_class in e.classes]
-            if not entries:
-                continue
-            if not capacity.get(phone_class):
-                unplanned.append((phone_class, entries))
-                continue
-            futures[phone_class] = self.cluster.client.submit(
-                plan_class, phone_class, entries, resources={class_resource(phone_class): 1},
-                pure=False, key=f"npubench-plan-{self.run_id}-{phone_class}")
-        jobs: list[FarmJob] = []
-        devices: dict[str, dict] = {}
-        seen: set[str] = set()
-
-        def add(phone_class, suite, workload, backend, skip_reason=None) -> None:
-            key = job_key(workload, backend, phone_class)
-            if key not in seen:
-                seen.add(key)
-                jobs.append(FarmJob(len(jobs), key, phone_class, suite, workload, backend,
-                                    skip_reason))
-
-        for phone_class, future in futures.items():
-            planned = future.result(timeout=600)
-            if "error" in planned:
-                unplanned.append((phone_class, [e for e in self.farm.nightly
-                                                if phone_class in e.classes]))
-                continue
-            devices[phone_class] = planned["device"]
-            for item in planned["jobs"]:
-                add(phone_class, item["suite"], item["workload"], item["backend"],
-                    item["skip_reason"])
-        for phone_class, entries in unplanned:
-            from npubench.harness.suites import load_suite
-
-            for entry in entries:
-                entry = entry if isinstance(entry, dict) else {
-                    "suite": entry.suite, "workloads": list(entry.workloads),
-                    "backends": list(entry.backends)}
-                suite = load_suite(entry["suite"])
-                for workload in entry["workloads"] or suite.workloads:
-                    for backend in entry["backends"] or suite.backends:
-                        add(phone_class, entry["suite"], workload, backend)
-        self.say(f"npubench farm: {len(jobs)} jobs planned on {len(self.farm.classes())} "
-                 f"class{'es' * (len(self.farm.classes()) != 1)}")
+        jobs, devices = plan_night(self.farm, self.cluster, self.run_id)
+        classes = self.farm.classes()
+        self.say(f"npubench farm: {len(jobs)} jobs planned on {len(classes)} "
+                 f"class{'es' * (len(classes) != 1)}")
         return jobs, devices
 
     # --- running -----------------------------------------------------------------------------
@@ -448,41 +374,15 @@ class Controller:
                                                 "farm")})
 
     def _summarize(self) -> None:
-        from npubench.results import RESULTS_FILE, iter_records
+        from npubench.harness.farm.outcome import summarize
 
-        result = self.result
-        counts = {"ok": 0, "failed": 0, "skipped": 0}
-        infra = []
-        if (result.run_dir / RESULTS_FILE).exists():
-            for record in iter_records(result.run_dir):
-                counts[record["status"]] = counts.get(record["status"], 0) + 1
-                if record["status"] == "failed":
-                    infra.append(bool((record.get("error") or {}).get("infrastructure")))
-        result.counts = counts
-        result.infra_only = bool(infra) and all(infra)
-        self.say(f"npubench farm: night {result.run_id}: {counts['ok']} ok, {counts['failed']} "
-                 f"failed, {counts['skipped']} skipped" +
-                 (" (interrupted)" if result.interrupted else ""))
+        summarize(self.result, self.say)
 
     def _reports(self) -> None:
-        from npubench.reports.html import write_report
+        from npubench.harness.farm.outcome import write_reports
 
-        result = self.result
-        try:
-            result.reports["html"] = write_report(result.run_dir)
-        except Exception as exc:
-            self.say(f"npubench farm: the run report could not be written: {exc}")
-        try:
-            from npubench.reports.farm import write_farm_report
-        except ImportError:
-            return
         store = self.store_target if isinstance(self.store_target, str) else None
-        reports = write_farm_report(result.run_dir, self.request.previous, store)
-        result.reports.update({f"farm_{k}": v for k, v in reports.items()})
-        comparison = json.loads((result.run_dir / "farm-comparison.json").read_text()) if (
-            result.run_dir / "farm-comparison.json").exists() else {}
-        result.regressed = bool(comparison.get("regressed"))
-        self.say(f"npubench farm: morning report {reports.get('html')}")
+        write_reports(self.result, self.request.previous, store, self.say)
 
 
 def _sigterm_as_interrupt():

@@ -149,6 +149,8 @@ class PhonePool:
                   status="ok" if "error" not in summary else "error",
                   reason=restored.get("reason") or summary.get("error"))
         night.summaries[phone.name] = summary
+        print(f"npubench farm worker: {phone.name} restored after night {night.run_id} "
+              f"({restored_text(summary)})", file=self.log, flush=True)
         return summary
 
     def close(self) -> dict[str, dict]:
@@ -262,6 +264,17 @@ class PhonePool:
                 self.emit_to(message)
             except Exception:  # the timeline must never break a job
                 pass
+
+
+def restored_text(summary: dict) -> str:
+    """What closing a phone's night did, for the worker's log."""
+    if "error" in summary:
+        return f"with an error: {summary['error']}"
+    restore = summary.get("charging_restore") or {}
+    if not summary.get("charging"):
+        return "files removed; charging was not suspended"
+    return "files removed, charging restored" if restore.get("applied") else (
+        f"files removed; charging NOT restored: {restore.get('reason')}")
 
 
 CURRENT: PhonePool | None = None

@@ -64,11 +64,8 @@ def cmd_worker(args: Namespace) -> int:
     except KeyboardInterrupt:
         code = EXIT_OK
     finally:
-        restored = pool.close()
+        pool.close()  # (each phone's night closed says so on stderr)
         pool_module.CURRENT = None
-        for phone, summary in restored.items():
-            print(f"npubench farm worker {name}: {phone} restored "
-                  f"({_restored(summary)})", file=sys.stderr, flush=True)
     return code
 
 
@@ -131,13 +128,3 @@ def _hostname() -> str:
     import socket
 
     return socket.gethostname()
-
-
-def _restored(summary: dict) -> str:
-    if "error" in summary:
-        return f"with an error: {summary['error']}"
-    restore = summary.get("charging_restore") or {}
-    if not summary.get("charging"):
-        return "charging was not suspended"
-    return "charging restored" if restore.get("applied") else (
-        f"charging NOT restored: {restore.get('reason')}")
