@@ -105,7 +105,8 @@ async def _serve(scheduler: str, pool, holder: dict, pending: list, idle_s: floa
     finished = asyncio.ensure_future(worker.finished())
     stopping = asyncio.ensure_future(stop.wait())
     while not finished.done() and not stopping.done():
-        await asyncio.wait({finished, stopping}, timeout=min(30.0, idle_s))
+        await asyncio.wait({finished, stopping}, timeout=min(30.0, idle_s),
+                           return_when=asyncio.FIRST_COMPLETED)
         await loop.run_in_executor(None, pool.restore_idle, idle_s)
     if stopping.done():
         print(f"npubench farm worker {pool.name}: stopping (signal); restoring the phones",
