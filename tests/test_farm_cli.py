@@ -148,10 +148,6 @@ def test_status_shows_the_worker_and_its_idle_phone(farm_worker):
     assert state["labels"] == {"class": "sd8gen3", "host": "rack-1"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "harness/farm/worker_command.py _serve: asyncio.wait({finished, stopping}, timeout=...) "
-    "has the default return_when=ALL_COMPLETED, so a SIGTERM is acted on only at the next "
-    "30 s tick; return_when=asyncio.FIRST_COMPLETED fixes it (remove this mark then)"))
 def test_sigterm_stops_the_worker_within_20_s(farm_worker):
     _, worker, log = farm_worker
     signalled = time.monotonic()
