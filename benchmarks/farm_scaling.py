@@ -111,6 +111,26 @@ def phone_gaps(events: list[dict[str, Any]]) -> list[float]:
     return gaps
 
 
+def rss_by_records(series: list[tuple[float, float, float, int]],
+                   marks: tuple[int, ...] = (0, 50, 100, 200, 300, 400, 500)
+                   ) -> list[dict[str, float | int]]:
+    """The first poll at or past each record count: (t, records, controller MB, worker MB),
+    and the last poll: how memory grows with the night's records."""
+    out, seen = [], set()
+    for t, controller, worker, records in series:
+        for mark in marks:
+            if records >= mark and mark not in seen and controller:
+                seen.add(mark)
+                out.append({"t_s": t, "records": records, "controller_mb": controller,
+                            "worker_mb": worker})
+    live = [p for p in series if p[1]]
+    if live:
+        t, controller, worker, records = live[-1]
+        out.append({"t_s": t, "records": records, "controller_mb": controller,
+                    "worker_mb": worker, "last": True})
+    return out
+
+
 def quantiles(values: list[float]) -> dict[str, float | int | None]:
     """n, median and p90 of some seconds (None where there are none)."""
     if not values:
@@ -225,6 +245,8 @@ class Night:
     controller_peak_mb: float | None = None
     worker_peak_mb: float | None = None
     controller_cpu_s: float | None = None
+    rss_series: list[tuple[float, float, float, int]] = field(default_factory=list)
+    """(seconds since start, controller MB, worker MB, records so far), every poll."""
     worker_cpu_s: float | None = None
     stopped_with: str | None = None
     records_at_stop: int | None = None
@@ -310,6 +332,9 @@ def run_night(farm: Path, out: Path, env: dict[str, str], *, resume: str | None 
         worker_pids.update(w.pid for w in workers[:1])
         peak_w = max(peak_w, sum(_rss_mb(w) for w in workers))
         night.controller_cpu_s = _cpu_s(controller) or night.controller_cpu_s
+        night.rss_series.append((round(time.monotonic() - started, 1), round(_rss_mb(
+            controller), 1), round(sum(_rss_mb(w) for w in workers), 1),
+            count_lines(out / "results.jsonl")))
         if workers:
             night.worker_cpu_s = _cpu_s(workers[0]) or night.worker_cpu_s
         if (stop_with and night.stopped_with is None
@@ -386,6 +411,7 @@ def night_figures(night: Night, store: Path) -> dict[str, Any]:
         "cpu_s": {"controller": _round(night.controller_cpu_s),
                   "worker": _round(night.worker_cpu_s),
                   "note": "user+system, last sample (<= 0.5 s before each exited)"},
+        "rss_by_records": rss_by_records(night.rss_series),
         "controller_peak_rss_mb": night.controller_peak_mb,
         "worker_peak_rss_mb": night.worker_peak_mb,
         "loadavg_before": [round(x, 2) for x in night.load_before],
@@ -541,6 +567,9 @@ def table(results: dict[str, Any]) -> str:
                          f"{_ms(full['gap_s']['median_s'])} p90 {_ms(full['gap_s']['p90_s'])}"
                          f", CPU per job: worker {_per_job(full)} controller "
                          f"{_per_job(full, 'controller')}")
+            lines.append("   RSS as records accrue (records: controller/worker MB): " + ", ".join(
+                f"{p['records']}: {p['controller_mb']:.0f}/{p['worker_mb']:.0f}"
+                for p in full.get("rss_by_records", [])))
             c = full["controller_peak_rss_mb"]
             lines.append(f"   controller peak RSS {_fmt(c, '.0f')} MB (target < 300: "
                          + ("missing" if c is None else "met" if c < 300 else "NOT met")
