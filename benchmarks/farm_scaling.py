@@ -270,14 +270,17 @@ def _rss_mb(process) -> float:
         return 0.0
 
 
-def _cpu_s(process) -> float:
+def _cpu_s(process, children: bool = False) -> float:
+    """User + system CPU seconds of a process (with its reaped children's when asked: not for
+    the controller, whose reaped children include the worker once it has exited)."""
     import psutil
 
     try:
         times = process.cpu_times()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return 0.0
-    return times.user + times.system + times.children_user + times.children_system
+    return times.user + times.system + (
+        times.children_user + times.children_system if children else 0.0)
 
 
 def _worker_processes(controller) -> list:
@@ -336,7 +339,7 @@ def run_night(farm: Path, out: Path, env: dict[str, str], *, resume: str | None 
             controller), 1), round(sum(_rss_mb(w) for w in workers), 1),
             count_lines(out / "results.jsonl")))
         if workers:
-            night.worker_cpu_s = _cpu_s(workers[0]) or night.worker_cpu_s
+            night.worker_cpu_s = _cpu_s(workers[0], children=True) or night.worker_cpu_s
         if (stop_with and night.stopped_with is None
                 and count_lines(out / "results.jsonl") >= (stop_at_records or 0)):
             night.records_at_stop = count_lines(out / "results.jsonl")
