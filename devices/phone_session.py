@@ -225,6 +225,11 @@ class PhoneSession:
         """One job's measurement (see the module's docstring). ``expect_active_s``: how long
         the caller knows the active window will last at least (None: unknown), so that no
         idle gap is needed before it when the interior reading will do."""
+        if self.closed:  # charging is restored: a job must not suspend it again
+            from npubench.errors import DeviceError
+
+            raise DeviceError(self.device.spec, "the phone's session was closed (its run or "
+                              "farm night ended) before this job measured")
         if not self.opened:
             self.open()
         device, opts = self.device, self.options

@@ -208,8 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "{host: NAME} (default: every phone of the file)")
     q.add_argument("--name", metavar="NAME", help="the worker's name (default: "
                    "npubench-HOST-LABEL or npubench-HOSTNAME)")
-    q.add_argument("--idle-restore", metavar="DURATION", default="30m", help="restore a "
-                   "night's phones when none of its jobs came for this long (default 30m)")
+    q.add_argument("--idle-restore", metavar="DURATION", default="10m", help="restore a "
+                   "night's phones when none of its jobs came for this long (default 10m)")
     q = farm.add_parser("status", help="the farm now: workers, phones, health, what each runs, "
                         "the dashboard")
     q.add_argument("--scheduler", metavar="ADDR", default="tcp://127.0.0.1:8786",

@@ -24,9 +24,16 @@ class PhoneRuns:
     def __init__(self, run_id: str | None, options, settings):
         self.run_id, self.options, self.settings = run_id, options, settings
         self._runs: dict[int, tuple[Any, PhoneRun]] = {}
+        self.closed = False
+        """After ``close_all`` (or a farm night's end): no phone is opened again."""
 
     def get(self, device) -> PhoneRun:
         entry = self._runs.get(id(device))
+        if entry is None and self.closed:
+            from npubench.errors import DeviceError
+
+            raise DeviceError(device.spec, "the run's phones were restored already (the run or "
+                              "farm night ended): this job does not prepare the phone again")
         if entry is None:
             from npubench.devices.calibration_store import CalibrationStore
             from npubench.devices.phone_session import PhoneSession, SessionOptions
@@ -46,6 +53,7 @@ class PhoneRuns:
         """Close every session (restoring charging); {device spec: session summary}. A
         failure on one phone does not keep the others from being closed."""
         out: dict[str, dict] = {}
+        self.closed = True
         for device, run in self._runs.values():
             try:
                 out[device.spec] = run.session.close(abnormal=abnormal)

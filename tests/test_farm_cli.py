@@ -170,3 +170,18 @@ def test_resume_of_an_unknown_night_says_what_to_give(tmp_path):
     assert "give the night's folder or its run id" in out.stderr
     assert "Traceback" not in out.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_new_night_does_not_write_over_a_folder_that_holds_a_run(tmp_path):
+    (tmp_path / "suite.yaml").write_text("name: s\ndescription: d\nworkloads: [okay_nabu]\n"
+                                         "backends: [tflite:cpu]\n")
+    farm = tmp_path / "farm.yaml"
+    farm.write_text("phones:\n  - {device: sim:sm8650, labels: {class: c}}\n"
+                    "nightly:\n  - suite: suite.yaml\n")
+    night = tmp_path / "night"
+    night.mkdir()
+    (night / "results.jsonl").write_text("")
+    result = subprocess.run([sys.executable, "-m", "npubench", "farm", "run", str(farm),
+                             "--out", str(night)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "holds a run already" in result.stderr and "--resume" in result.stderr

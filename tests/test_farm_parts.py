@@ -149,3 +149,20 @@ def test_two_health_failures_quarantine_a_phone_and_lower_its_class_resource():
     assert pool.acquire("a", "j3", wait_s=0.2) is None
     state = pool.state()
     assert state["phones"][0]["quarantined"] and json.dumps(state)
+
+
+def test_a_new_night_releases_the_quarantines_of_the_last_and_a_resumed_one_keeps_them():
+    pool, said = _pool(FARM)
+    capacity: list[dict] = []
+    pool.on_capacity = capacity.append
+    pool.start_night("night-1")
+    phone = pool.phones[0]
+    pool.strike(phone, "hot")
+    pool.strike(phone, "hot")
+    assert phone.quarantined
+    pool.start_night("night-1")  # --resume of the same night
+    assert phone.quarantined
+    pool.start_night("night-2")
+    assert phone.quarantined is None and phone.strikes == [] and phone.usable
+    assert capacity[-1] == {class_resource("a"): 3, class_resource("b"): 1}
+    assert said[-1]["event"] == "phone_released" and said[-1]["phone"] == phone.name

@@ -54,6 +54,43 @@ class Cluster:
                 self.client.scheduler_info(n_workers=-1)["workers"].items()
                 if address != exclude and (worker.get("resources") or {}).get(key)]
 
+    def start_night(self, run_id: str, say) -> dict:
+        """Tell every worker a night begins (its phones get another chance); their states,
+        once the scheduler counts their usable phones."""
+        from npubench import __version__
+        from npubench.harness.farm.task import start_night
+
+        try:
+            states = self.client.run(start_night, run_id)
+        except Exception as exc:  # e.g. a worker whose npubench has no start_night
+            raise DeviceError("farm", f"the workers could not start the night: "
+                              f"{type(exc).__name__}: {exc}",
+                              hint="run the same npubench version on the controller and on "
+                              "every phone host (pip install -U npubench), then start "
+                              "`npubench farm worker` again") from None
+        for state in states.values():
+            if state.get("version") not in (None, __version__):
+                say(f"npubench farm: warning: worker {state.get('worker')} runs npubench "
+                    f"{state.get('version')}, this controller {__version__}")
+        self.wait_for_capacity(states)
+        return states
+
+    def wait_for_capacity(self, states: dict, timeout_s: float = 10.0) -> None:
+        """Until the scheduler counts the phones the workers say are usable (``states``: what
+        ``task.start_night`` returned; a phone released from an earlier night's quarantine
+        reaches the scheduler a moment later)."""
+        usable: dict[str, int] = {}
+        for state in states.values():
+            for phone in state.get("phones", []):
+                if phone.get("open") and not phone.get("quarantined"):
+                    usable[phone["class"]] = usable.get(phone["class"], 0) + 1
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            capacity = self.class_capacity()
+            if all(capacity.get(c, 0) >= n for c, n in usable.items()):
+                return
+            time.sleep(0.1)
+
     def worker_count(self) -> int:
         return len(self.client.scheduler_info(n_workers=-1)["workers"])
 
@@ -88,8 +125,14 @@ def connect(farm_file: Path, scheduler: str | None, log_dir: Path, *,
 
     if scheduler:
         client = Client(scheduler, timeout="30s")
-        cluster = Cluster(client, scheduler, client.dashboard_link if _has_dashboard(client)
+        cluster = Cluster(client, scheduler, client.dashboard_link if has_dashboard(client)
                           else None)
+        # as in the embedded cluster: a job whose worker died comes back to the controller
+        # (an attempt it records and retries), Dask does not rerun it unseen
+        previous = client.run_on_scheduler(_no_silent_reruns)
+        if previous:
+            say(f"npubench farm: the scheduler reran a task up to {previous} times when its "
+                "worker died; for this night the controller does (allowed-failures 0)")
         _wait_for_workers(cluster, wait_workers_s, say)
         return cluster
     # a worker that dies with a job is the controller's to handle (an attempt, retried on
@@ -110,7 +153,7 @@ def connect(farm_file: Path, scheduler: str | None, log_dir: Path, *,
         # worker in order (the night's records first, then the phones)
         worker = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True, env=os.environ.copy())
-    cluster = Cluster(client, address, local.dashboard_link if _has_dashboard(client)
+    cluster = Cluster(client, address, local.dashboard_link if has_dashboard(client)
                       else None, local, worker, log_path)
     try:
         _wait_for_workers(cluster, wait_workers_s, say)
@@ -120,9 +163,24 @@ def connect(farm_file: Path, scheduler: str | None, log_dir: Path, *,
     return cluster
 
 
-def _has_dashboard(client) -> bool:
+def _no_silent_reruns(dask_scheduler=None) -> int:
+    """(On the scheduler.) Set its allowed-failures to 0; what it was."""
+    previous = dask_scheduler.allowed_failures
+    dask_scheduler.allowed_failures = 0
+    return previous
+
+
+def has_dashboard(client) -> bool:
+    """Whether the scheduler's dashboard answers (a scheduler lists the service even when
+    started with --no-dashboard, or without bokeh)."""
+    import urllib.request
+
     try:
-        return bool(client.scheduler_info().get("services", {}).get("dashboard"))
+        if not client.scheduler_info().get("services", {}).get("dashboard"):
+            return False
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxy
+        with opener.open(client.dashboard_link, timeout=3) as answer:
+            return answer.status == 200
     except Exception:
         return False
 

@@ -120,29 +120,24 @@ class Controller:
         return result
 
     def _night_folder(self) -> tuple[str, Path, bool]:
+        from npubench.harness.farm.night import find_night
         from npubench.harness.run import new_run_id
 
-        if not self.request.resume:
-            run_id = new_run_id()
-            return run_id, Path(self.request.out or Path("runs") / run_id), False
-        ref = self.request.resume
-        candidates = [Path(ref), Path("runs") / ref] + (
-            [Path(self.request.out)] if self.request.out else [])
-        for path in candidates:
-            info = NightFolder(path).info() if path.is_dir() else {}
-            if info.get("kind") == KIND:
-                return info["run_id"], path, True
-        raise ConfigError(f"--resume {ref}: no farm night with that id or folder (looked in "
-                          f"{', '.join(str(c) for c in candidates)})",
-                          hint="give the night's folder or its run id as `npubench farm run` "
-                          "printed it")
+        if self.request.resume:
+            return (*find_night(self.request.resume, self.request.out), True)
+        run_id = new_run_id()
+        run_dir = Path(self.request.out or Path("runs") / run_id)
+        if (run_dir / "run.json").exists() or (run_dir / "results.jsonl").exists():
+            raise ConfigError(f"--out {run_dir} holds a run already; a night does not write "
+                              "over another", hint=f"give a new folder, or finish that night "
+                              f"with --resume {run_dir}")
+        return run_id, run_dir, False
 
     def _write_info(self, resumed: bool) -> None:
         from npubench.devices.host import HostDevice
-        from npubench.harness.farm.task import pool_state
         from npubench.harness.run import now_iso, start_run
 
-        states = self.cluster.client.run(pool_state)
+        states = self.cluster.start_night(self.run_id, self.say)
         phones = [dict(p, worker=s.get("worker")) for s in states.values()
                   for p in s.get("phones", [])]
         farm = {"name": Path(self.farm.source).stem, "source": str(Path(self.farm.source)

@@ -102,3 +102,16 @@ class NightFolder:
             except json.JSONDecodeError:  # a line cut short by a kill
                 continue
         return out
+
+
+def find_night(ref: str, out: str | None = None) -> tuple[str, Path]:
+    """The night that ``--resume REF`` means: its folder, ``runs/REF``, or ``--out``."""
+    candidates = [Path(ref), Path("runs") / ref] + ([Path(out)] if out else [])
+    for path in candidates:
+        info = read_run_info(path) if path.is_dir() else {}
+        if info.get("kind") == KIND:
+            return info["run_id"], path
+    raise ConfigError(f"--resume {ref}: no farm night with that id or folder (looked in "
+                      f"{', '.join(str(c) for c in candidates)})",
+                      hint="give the night's folder or its run id as `npubench farm run` "
+                      "printed it")

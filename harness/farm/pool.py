@@ -10,12 +10,14 @@ controller as Dask events on ``EVENT_TOPIC`` (the night's timeline)."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from npubench.harness.farm.config import PhoneSlot
@@ -61,6 +63,9 @@ class Night:
     host_cache: dict = field(default_factory=dict)
     last_activity: float = field(default_factory=time.monotonic)
     summaries: dict[str, dict] = field(default_factory=dict)
+    work_dir: Path | None = None
+    """The host's files of the night's jobs on this worker (logs on their way to the
+    controller, inputs pushed to phones), removed when the night ends."""
 
 
 class PhonePool:
@@ -72,6 +77,8 @@ class PhonePool:
         self.log = log or sys.stderr
         self._lock = threading.Condition()
         self._nights: dict[str, Night] = {}
+        self.night_id: str | None = None
+        """The night the phones' quarantines belong to (``start_night``)."""
         self.on_capacity: Callable[[dict[str, int]], None] | None = None
         """Called with the new class resources when a phone is quarantined."""
 
@@ -93,6 +100,7 @@ class PhonePool:
             if getattr(device, "kind", None) != "android":
                 raise RuntimeError(getattr(device, "reason", f"{phone.slot.device} is not a phone"))
             device.info()  # authorized and answering: its identity is readable
+            phone.open_error = phone.quarantined = None
             phone.device = device
             self.emit("phone_ready", phone=phone.name)
             print(f"npubench farm worker: {phone.name} ready ({phone.slot.phone_class})",
@@ -103,6 +111,33 @@ class PhonePool:
             self.emit("phone_failed", phone=phone.name, reason=phone.open_error)
             print(f"npubench farm worker: {phone.name} is out for the night: "
                   f"{phone.open_error}", file=self.log, flush=True)
+
+    def start_night(self, run_id: str) -> None:
+        """A new night gives every phone another chance: the quarantines of an earlier night
+        end and phones that could not be opened are tried again (the same night, resumed,
+        keeps its quarantines)."""
+        if run_id == self.night_id:
+            return
+        self.night_id = run_id
+        changed = False
+        unopened = [p for p in self.phones if p.device is None]
+        if unopened:  # in the background: a phone that does not answer takes its timeout
+            threading.Thread(target=self._reopen, args=(unopened,), daemon=True).start()
+        for phone in self.phones:
+            if phone.device is not None and phone.quarantined is not None:
+                with self._lock:
+                    phone.quarantined, phone.strikes = None, []
+                    self._lock.notify_all()
+                self.emit("phone_released", phone=phone.name, run_id=run_id)
+                changed = True
+        if changed and self.on_capacity is not None:
+            self.on_capacity(self.resources())
+
+    def _reopen(self, phones: list[Phone]) -> None:
+        for phone in phones:  # (out until it opens: its reason stays meanwhile)
+            self._open(phone)
+        if any(p.usable for p in phones) and self.on_capacity is not None:
+            self.on_capacity(self.resources())
 
     def resources(self) -> dict[str, float]:
         """Dask resources: per class, the number of usable phones."""
@@ -122,12 +157,15 @@ class PhonePool:
                 self._nights.clear()
         out: dict[str, dict] = {}
         for night in nights:
+            night.runs.closed = True  # a job still running does not open its phone again
             for phone in self.phones:
                 if phone.device is None:
                     continue
                 summary = self._close_session(night, phone)
                 if summary is not None:
                     out[phone.name] = summary
+            if night.work_dir is not None:
+                shutil.rmtree(night.work_dir, ignore_errors=True)
         return out
 
     def _close_session(self, night: Night, phone: Phone) -> dict | None:
@@ -136,8 +174,9 @@ class PhonePool:
         entry = night.runs._runs.pop(id(phone.device), None)
         if entry is None:
             return None
-        try:
-            summary = entry[1].session.close(abnormal=phone.quarantined is not None)
+        try:  # a phone still busy (or quarantined) has a link in an unknown state: reset it
+            summary = entry[1].session.close(abnormal=phone.quarantined is not None or
+                                             phone.busy_with is not None)
         except Exception as exc:
             summary = {"error": one_line(exc)}
         try:
@@ -210,8 +249,11 @@ class PhonePool:
             night = self._nights.get(run_id)
             if night is None:
                 from npubench.harness.phone_run import PhoneRuns
+                from npubench.workloads.fetch import cache_dir
 
-                night = self._nights[run_id] = Night(run_id, PhoneRuns(run_id, options, settings))
+                night = self._nights[run_id] = Night(
+                    run_id, PhoneRuns(run_id, options, settings),
+                    work_dir=cache_dir() / "farm" / run_id / self.name)
             night.last_activity = time.monotonic()
             return night
 
@@ -254,7 +296,9 @@ class PhonePool:
             self.on_capacity(self.resources())
 
     def state(self) -> dict[str, Any]:
-        return {"worker": self.name, "host": socket.gethostname(),
+        from npubench import __version__
+
+        return {"worker": self.name, "host": socket.gethostname(), "version": __version__,
                 "nights": sorted(self._nights), "phones": [p.state() for p in self.phones]}
 
     def emit(self, event: str, **fields: Any) -> None:

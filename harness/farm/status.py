@@ -14,9 +14,9 @@ def gather(client) -> dict:
 
     workers = client.run(pool_state)
     info = client.scheduler_info(n_workers=-1)
-    dashboard = None
-    if (info.get("services") or {}).get("dashboard"):
-        dashboard = client.dashboard_link
+    from npubench.harness.farm.cluster import has_dashboard
+
+    dashboard = client.dashboard_link if has_dashboard(client) else None
     out = []
     for address, state in sorted(workers.items()):
         resources = (info["workers"].get(address) or {}).get("resources") or {}

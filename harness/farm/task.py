@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import socket
 import time
-from pathlib import Path
 from typing import Any
 
 from npubench.errors import NpubenchError
@@ -172,9 +171,9 @@ def _run(spec, phone, night, settings, options, pool) -> dict[str, Any]:
                      known_backends=lambda d: phone_backends(d, tools))
     job = next((j for j in jobs if str(j.backend) == spec["backend"]), jobs[0])
     job = Job(spec["index"], job.device, job.workload, job.backend, job.skip_reason)
-    work = RunStore(_work_dir(pool, spec["run_id"]))
+    work = RunStore(night.work_dir)
     work.logs_dir.mkdir(parents=True, exist_ok=True)
-    log = work.log_path(spec["index"], spec["key"])
+    log = work.log_path(job.index, job.job_id)  # where _run_one writes it
     log.unlink(missing_ok=True)
     started = time.monotonic()
     record = base_record(job, spec["run_id"], now_iso(), settings.to_dict())
@@ -192,18 +191,21 @@ def _run(spec, phone, night, settings, options, pool) -> dict[str, Any]:
     return {"record": record, "samples": samples, "log": text[-LOG_LIMIT:]}
 
 
-def _work_dir(pool, run_id: str) -> Path:
-    from npubench.workloads.fetch import cache_dir
-
-    return cache_dir() / "farm" / run_id / pool.name
-
-
 def end_night(run_id: str | None) -> dict[str, Any]:
     """Restore this worker's phones after the night (``client.run``)."""
     pool = pool_module.CURRENT
     if pool is None:
         return {}
     return {"worker": pool.name, "phones": pool.end_night(run_id)}
+
+
+def start_night(run_id: str) -> dict[str, Any]:
+    """A night begins (``client.run``): this worker's phones get another chance; its state."""
+    pool = pool_module.CURRENT
+    if pool is None:
+        return {"worker": None, "phones": []}
+    pool.start_night(run_id)
+    return pool.state()
 
 
 def pool_state() -> dict[str, Any]:

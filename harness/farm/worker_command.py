@@ -36,7 +36,7 @@ def cmd_worker(args: Namespace) -> int:
 
     farm = load_farm(args.farm_file)
     slots = select_slots(farm, args.host_label)
-    idle_s = parse_duration(args.idle_restore) if args.idle_restore else 1800
+    idle_s = parse_duration(args.idle_restore) if args.idle_restore else 600
     name = args.name or f"npubench-{args.host_label or _hostname()}"
     events: list[dict] = []  # before the worker is connected: sent once it is
     holder: dict = {}

@@ -14,7 +14,8 @@ from typing import Any
 
 KNOWN_EVENTS = ("night_start", "phone_ready", "phone_failed", "job_start", "cooldown",
                 "health_failed", "quarantine", "job_end", "retry", "worker_lost",
-                "deadline_skip", "phone_restored", "night_end", "interrupted", "resumed")
+                "deadline_skip", "phone_restored", "phone_released", "night_end",
+                "interrupted", "resumed")
 MARKERS = {"health_failed": "health check failed", "retry": "retry",
            "worker_lost": "worker lost", "phone_failed": "phone failed",
            "phone_ready": "phone ready"}
@@ -117,7 +118,7 @@ def build_timeline(events: list[dict[str, Any]], phones: list[dict[str, Any]] | 
             lanes[str(phone)].cooldowns.append((max(start, ts - waited), ts, waited))
         elif kind == "quarantine" and lane(phone):
             lanes[str(phone)].quarantines.append((ts, None, reason))
-        elif kind == "phone_restored" and lane(phone):
+        elif kind == "phone_released" and lane(phone):  # a new night gave it another chance
             quarantines = lanes[str(phone)].quarantines
             if quarantines and quarantines[-1][1] is None:
                 quarantines[-1] = (quarantines[-1][0], ts, quarantines[-1][2])
