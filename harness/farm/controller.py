@@ -138,8 +138,10 @@ class Controller:
         from npubench.harness.run import now_iso, start_run
 
         states = self.cluster.start_night(self.run_id, self.say)
-        phones = [dict(p, worker=s.get("worker")) for s in states.values()
-                  for p in s.get("phones", [])]
+        # (a farm worker process serves each class through its own Dask worker: one state
+        # per Dask worker, the same phones in each)
+        phones = list({p["name"]: dict(p, worker=s.get("worker")) for s in states.values()
+                       for p in s.get("phones", [])}.values())
         farm = {"name": Path(self.farm.source).stem, "source": str(Path(self.farm.source)
                                                                    .resolve()),
                 "classes": self.farm.classes(), "phones": phones,

@@ -17,10 +17,15 @@ def gather(client) -> dict:
     from npubench.harness.farm.cluster import has_dashboard
 
     dashboard = client.dashboard_link if has_dashboard(client) else None
-    out = []
+    by_name: dict[str, dict] = {}  # a farm worker serves each class from its own Dask worker
     for address, state in sorted(workers.items()):
         resources = (info["workers"].get(address) or {}).get("resources") or {}
-        out.append({"address": address, **state, "resources": resources})
+        entry = by_name.setdefault(state.get("worker") or address,
+                                   {**state, "address": address, "addresses": [],
+                                    "resources": {}})
+        entry["addresses"].append(address)
+        entry["resources"].update(resources)
+    out = list(by_name.values())
     return {"scheduler": client.scheduler.address, "dashboard": dashboard, "workers": out}
 
 
@@ -32,7 +37,8 @@ def render(status: dict) -> list[str]:
                      f"{status['scheduler']}` on each phone host")
     for worker in status["workers"]:
         name = worker.get("worker") or "(not an npubench farm worker)"
-        lines.append(f"\nworker {name} at {worker['address']} on {worker.get('host') or '?'}"
+        lines.append(f"\nworker {name} at {', '.join(worker['addresses'])} on "
+                     f"{worker.get('host') or '?'}"
                      + (f", nights open: {', '.join(worker['nights'])}" if worker.get("nights")
                         else ""))
         for phone in worker.get("phones") or []:

@@ -15,6 +15,7 @@ import sys
 from argparse import Namespace
 
 from npubench.errors import EXIT_INFRA, EXIT_OK, ConfigError
+from npubench.harness.farm.pool import class_resource
 
 
 def select_slots(farm, host_label: str | None):
@@ -59,8 +60,7 @@ def cmd_worker(args: Namespace) -> int:
             print(f"npubench farm worker {name}: no phone could be opened; joining the "
                   "scheduler anyway so that `npubench farm status` shows why",
                   file=sys.stderr, flush=True)
-        code = asyncio.run(_serve(args.scheduler, pool, holder, events, idle_s,
-                                  max(1, len(slots))))
+        code = asyncio.run(_serve(args.scheduler, pool, holder, events, idle_s))
     except KeyboardInterrupt:
         code = EXIT_OK
     finally:
@@ -69,15 +69,25 @@ def cmd_worker(args: Namespace) -> int:
     return code
 
 
-async def _serve(scheduler: str, pool, holder: dict, pending: list, idle_s: float,
-                 nthreads: int) -> int:
+async def _serve(scheduler: str, pool, holder: dict, pending: list, idle_s: float) -> int:
+    """One Dask worker per phone class, all in this process and sharing the pool: a worker
+    runs its class's waiting tasks in priority order and holds back every one of them while
+    the first cannot get a phone, so classes in one worker would wait for each other."""
     from distributed import Worker
 
     from npubench.harness.farm.pool import EVENT_TOPIC
 
     host = _listen_host(scheduler)
-    worker = Worker(scheduler, nthreads=nthreads, resources=pool.resources(), name=pool.name,
-                    death_timeout=60, host=host, dashboard_address=f"{host or ''}:0")
+    resources = pool.resources()
+    classes = list(dict.fromkeys(p.slot.phone_class for p in pool.phones))
+    workers = {}
+    for phone_class in classes:
+        key = class_resource(phone_class)
+        phones = sum(p.slot.phone_class == phone_class for p in pool.phones)
+        workers[key] = Worker(
+            scheduler, nthreads=phones, resources={key: resources.get(key, 0)},
+            name=pool.name if len(classes) == 1 else f"{pool.name}/{phone_class}",
+            death_timeout=60, host=host, dashboard_address=f"{host or ''}:0")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -85,38 +95,43 @@ async def _serve(scheduler: str, pool, holder: dict, pending: list, idle_s: floa
         # the stop would wait for the loop's next timeout)
         signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
     try:
-        await worker
+        await asyncio.gather(*workers.values())
     except Exception as exc:
         print(f"npubench farm worker {pool.name}: cannot join the scheduler at {scheduler}: "
               f"{exc}", file=sys.stderr, flush=True)
         return EXIT_INFRA
-    holder["worker"] = worker
+    first = next(iter(workers.values()))
+    holder["worker"] = first
     for message in pending:
-        worker.log_event(EVENT_TOPIC, message)
+        first.log_event(EVENT_TOPIC, message)
     pending.clear()
 
-    def capacity(resources: dict) -> None:  # from a job's thread: hop onto the loop
-        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(
-            worker.set_resources(**resources)))
+    def capacity(now: dict) -> None:  # from a job's thread: hop onto the loop
+        for key, worker in workers.items():
+            loop.call_soon_threadsafe(lambda w=worker, k=key: asyncio.ensure_future(
+                w.set_resources(**{k: now.get(k, 0)})))
 
     pool.on_capacity = capacity
-    print(f"npubench farm worker {pool.name}: joined {scheduler} as {worker.address} "
-          f"with {pool.resources()}", file=sys.stderr, flush=True)
-    finished = asyncio.ensure_future(worker.finished())
+    print(f"npubench farm worker {pool.name}: joined {scheduler} as "
+          f"{', '.join(w.address for w in workers.values())} with {resources}",
+          file=sys.stderr, flush=True)
+    finished = [asyncio.ensure_future(w.finished()) for w in workers.values()]
     stopping = asyncio.ensure_future(stop.wait())
-    while not finished.done() and not stopping.done():
-        await asyncio.wait({finished, stopping}, timeout=min(30.0, idle_s),
+    while not stopping.done() and not any(f.done() for f in finished):
+        await asyncio.wait({*finished, stopping}, timeout=min(30.0, idle_s),
                            return_when=asyncio.FIRST_COMPLETED)
         await loop.run_in_executor(None, pool.restore_idle, idle_s)
     if stopping.done():
         print(f"npubench farm worker {pool.name}: stopping (signal); restoring the phones",
               file=sys.stderr, flush=True)
-        # jobs in flight see their phone closed under them (cmd_worker's ``finally``): the
-        # controller retries them elsewhere
-        await worker.close(timeout=30, executor_wait=False)
     else:
         print(f"npubench farm worker {pool.name}: the scheduler is gone; restoring the "
               "phones", file=sys.stderr, flush=True)
+    # jobs in flight see their phone closed under them (cmd_worker's ``finally``): the
+    # controller retries them elsewhere
+    await asyncio.gather(*(w.close(timeout=30, executor_wait=False) for w in workers.values()
+                           if w.status.name not in ("closed", "closing")),
+                         return_exceptions=True)
     return EXIT_OK
 
 
