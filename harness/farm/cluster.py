@@ -6,6 +6,7 @@ phones itself when it is stopped or when its scheduler goes away."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -139,6 +140,9 @@ def connect(farm_file: Path, scheduler: str | None, log_dir: Path, *,
     # another phone), not Dask's to rerun silently
     dask.config.set({"distributed.scheduler.allowed-failures": 0,
                      "distributed.worker.daemon": False})
+    # the embedded scheduler's chatter (workers joining and leaving, tasks it "will recompute"
+    # when the night's worker stops) is not for the night's terminal; its errors are
+    logging.getLogger("distributed").setLevel(logging.ERROR)
     local = LocalCluster(n_workers=0, processes=False, protocol="tcp://", host="127.0.0.1",
                          scheduler_port=0,
                          dashboard_address=_dashboard_address())
