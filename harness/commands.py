@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
+import time
 from argparse import Namespace
 from pathlib import Path
 
@@ -232,13 +235,29 @@ def cmd_sim(args: Namespace) -> int:
           f"  npubench run --device tcp:{host}:{port}\n"
           f"  adb connect {host}:{port} && adb -s {host}:{port} shell\n"
           "Ctrl-C stops it.", flush=True)
+    parent = os.environ.get("NPUBENCH_SIM_PARENT")  # a farm worker's phone ends with it
+    if parent and parent.isdigit():
+        threading.Thread(target=_stop_without_parent, args=(int(parent), server),
+                         daemon=True).start()
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C: storage removed
     try:
         server.wait()
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.stop()
     return EXIT_OK
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_without_parent(parent: int, server) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    server.stop()
 
 
 def cmd_clean(args: Namespace) -> int:

@@ -52,6 +52,11 @@ class StoreWriter:
     def start(self, info: dict[str, Any]) -> None:
         self._try("the run", lambda store: store.add_run(info))
 
+    def catch_up(self) -> None:
+        """Add the records of the run folder that the store lacks (a run cut off between
+        writing results.jsonl and the store, now resumed); adding twice adds nothing."""
+        self._try("the records measured before", lambda store: store.ingest(self.run_dir))
+
     def record(self, run_id: str, record: dict[str, Any],
                samples: dict[str, list[float]] | None) -> None:
         self._try(f"the record of {record.get('job_id')}",

@@ -78,3 +78,24 @@ def test_no_store_writes_no_store_and_the_default_is_npubench_store(tmp_path):
     frame = npubench.load_results(store=default)
     assert list(frame["run_id"]) == [result.run_id]
     assert json.loads(json.dumps(list(frame["cell"])))[0].startswith("okay_nabu · tflite:cpu")
+
+
+def test_catch_up_adds_what_results_jsonl_has_and_the_store_lacks(tmp_path):
+    """A night cut off between writing results.jsonl and the store, then resumed."""
+    from store_helpers import host_run
+
+    from npubench.harness.store_writer import StoreWriter
+    from npubench.results import read_records, read_run_info
+
+    run = host_run(tmp_path / "run", "R1", "2026-01-01T00:00:00+00:00")
+    db = tmp_path / "s.db"
+    records = read_records(run)
+    writer = StoreWriter(str(db), run)
+    writer.start(read_run_info(run))
+    writer.record("R1", records[0], None)  # the store got the first record only
+    writer.catch_up()
+    writer.catch_up()  # twice adds nothing
+    writer.close()
+    with open_store(str(db)) as store:
+        assert sorted(r["job_id"] for r in store.records(run_id="R1")) == sorted(
+            r["job_id"] for r in records)

@@ -95,6 +95,8 @@ class Controller:
             self.writer = StoreWriter(self.store_target if self.store_target is not None
                                       else True, run_dir)
             self.writer.start(folder.info())
+            if resumed:  # a record the cut-off night wrote to results.jsonl only
+                self.writer.catch_up()
             jobs, devices = (folder.read_plan() if resumed else self._plan())
             self.devices = devices
             if not resumed:

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from npubench.errors import DeviceError
 from npubench.harness.farm.config import Limits
 
 STRIKES_TO_QUARANTINE = 2
@@ -57,35 +58,45 @@ def judge(readings: dict[str, Any], limits: Limits) -> list[str]:
 
 
 def check(device, sensors, limits: Limits, poll_s: float = 1.0) -> Health:
-    """Read the phone and judge it; waits for it to cool down first (up to the limit)."""
+    """Read the phone and judge it; waits for it to cool down first (up to the limit). Two
+    shell calls when the phone is cool: ``df`` (it answers, and its free storage), then the
+    zones and the battery level in one read."""
     from npubench.devices.phone_steps import BatteryCheck, Cooldown
+    from npubench.devices.phone_telemetry import _number
 
     started = time.monotonic()
+    readings: dict[str, Any] = {}
     try:
-        device.run("true", timeout_s=15)
+        readings["free_mb"] = round(device.free_bytes() / 2**20, 1)
+    except DeviceError as exc:
+        if "df" not in str(exc):  # no answer at all, not an odd df
+            return Health(False, [f"ADB: the phone does not answer ({one_line(exc)})"])
+        readings.update(free_mb=None, free_missing_reason=one_line(exc))
     except Exception as exc:
         return Health(False, [f"ADB: the phone does not answer ({one_line(exc)})"])
-    readings: dict[str, Any] = {}
+    capacity = getattr(sensors, "capacity_path", None)
     if sensors is not None and sensors.hot_zones():
         step = Cooldown(device, sensors, threshold_c=limits.max_temperature_c,
-                        timeout_s=limits.cooldown_timeout_s, poll_s=poll_s)
+                        timeout_s=limits.cooldown_timeout_s, poll_s=poll_s,
+                        also_read=(capacity,) if capacity else ())
         result = step.apply()
         details = result.details or {}
         readings.update(temperature_c=step.hottest_c, hottest_zone=details.get("hottest_zone"),
                         cooldown_s=details.get("waited_s", 0.0))
         if not result.applied:
             readings["temperature_missing_reason"] = result.reason
+        if capacity:
+            readings["battery_percent"] = _number(step.extra.get(capacity))
     else:
         readings.update(temperature_c=None, temperature_missing_reason="no CPU/SoC zone found")
-    try:
-        level = BatteryCheck(device, sensors).show()["level_percent"] if sensors else None
-        readings["battery_percent"] = level
-    except Exception as exc:
-        readings.update(battery_percent=None, battery_missing_reason=one_line(exc))
-    try:
-        readings["free_mb"] = round(device.free_bytes() / 2**20, 1)
-    except Exception as exc:
-        readings.update(free_mb=None, free_missing_reason=one_line(exc))
+    if "battery_percent" not in readings or readings["battery_percent"] is None:
+        try:
+            level = BatteryCheck(device, sensors).show()["level_percent"] if capacity else None
+            readings["battery_percent"] = level
+            if level is None:
+                readings["battery_missing_reason"] = "no battery capacity file found"
+        except Exception as exc:
+            readings.update(battery_percent=None, battery_missing_reason=one_line(exc))
     reasons = judge(readings, limits)
     cooled = float(readings.get("cooldown_s") or 0.0)
     readings["check_s"] = round(time.monotonic() - started, 3)

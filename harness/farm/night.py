@@ -8,7 +8,6 @@ the same moment. ``done_keys`` is what ``--resume`` trusts: a job with a record 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -86,10 +85,9 @@ class NightFolder:
         line = {"ts": ts, "t": datetime.fromtimestamp(ts, timezone.utc).isoformat(
             timespec="milliseconds"), **{k: v for k, v in message.items() if k != "ts"}}
         text = json.dumps(line, default=str) + "\n"
+        # flushed, not fsynced: the timeline is not worth a disk sync per event (records are)
         with self._events, open(self.run_dir / EVENTS_FILE, "a", encoding="utf-8") as fh:
             fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
 
     def events(self) -> list[dict[str, Any]]:
         path = self.run_dir / EVENTS_FILE

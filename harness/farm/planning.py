@@ -40,7 +40,10 @@ def plan_night(farm, cluster, run_id: str) -> tuple[list[FarmJob], dict[str, dic
                                 skip_reason))
 
     for phone_class, (entries, future) in futures.items():
-        planned = future.result(timeout=PLAN_TIMEOUT_S)
+        try:
+            planned = future.result(timeout=PLAN_TIMEOUT_S)
+        except Exception as exc:  # the phone failed while planning: its class is not planned
+            planned = {"error": f"{type(exc).__name__}: {exc}"}
         if "error" in planned:
             unplanned.append((phone_class, entries))
             continue

@@ -40,6 +40,8 @@ class Phone:
     busy_with: str | None = None
     strikes: list[str] = field(default_factory=list)
     quarantined: str | None = None
+    process: Any = None
+    """A simulated phone's own process (``farm.sim_phones``)."""
 
     @property
     def name(self) -> str:
@@ -96,7 +98,12 @@ class PhonePool:
         from npubench.devices.registry import resolve_device
 
         try:
-            device = resolve_device(phone.slot.open_spec)
+            spec = phone.slot.open_spec
+            if phone.slot.simulated:  # a process of its own, as a phone is a machine
+                from npubench.harness.farm import sim_phones
+
+                spec, phone.process = sim_phones.start(spec, phone.name)
+            device = resolve_device(spec)
             if getattr(device, "kind", None) != "android":
                 raise RuntimeError(getattr(device, "reason", f"{phone.slot.device} is not a phone"))
             device.info()  # authorized and answering: its identity is readable
@@ -202,6 +209,11 @@ class PhonePool:
                 except Exception:
                     pass
                 phone.device = None
+            if phone.process is not None:
+                from npubench.harness.farm import sim_phones
+
+                sim_phones.stop(phone.process)
+                phone.process = None
         return out
 
     def restore_idle(self, idle_s: float) -> None:

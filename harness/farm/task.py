@@ -39,7 +39,9 @@ def _settings(suite_name: str, overrides: dict[str, Any]):
                                         where=f"suite {suite_name}")
 
 
+@functools.lru_cache(maxsize=256)
 def _workload(suite_name: str, name: str):
+    """(Once per worker: resolving reads the model and its metadata.)"""
     from npubench.workloads.registry import resolve_path_or_failure
 
     suite = _suite(suite_name)
@@ -191,12 +193,16 @@ def _run(spec, phone, night, settings, options, pool) -> dict[str, Any]:
     return {"record": record, "samples": samples, "log": text[-LOG_LIMIT:]}
 
 
-def end_night(run_id: str | None) -> dict[str, Any]:
-    """Restore this worker's phones after the night (``client.run``)."""
+async def end_night(run_id: str | None) -> dict[str, Any]:
+    """Restore this worker's phones after the night (``client.run``; in a thread, so that the
+    worker's event loop goes on while 16 phones are restored)."""
+    import asyncio
+
     pool = pool_module.CURRENT
     if pool is None:
         return {}
-    return {"worker": pool.name, "phones": pool.end_night(run_id)}
+    phones = await asyncio.get_running_loop().run_in_executor(None, pool.end_night, run_id)
+    return {"worker": pool.name, "phones": phones}
 
 
 def start_night(run_id: str) -> dict[str, Any]:
