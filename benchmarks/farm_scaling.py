@@ -9,9 +9,8 @@ a temporary SQLite file (NPUBENCH_STORE; writing it is part of the farm's work).
 Jobs. A farm job is keyed WORKLOAD@BACKEND@CLASS, so a night needs that many distinct
 (workload, backend) pairs. The zoo gives at most ~109 runnable pairs on one sm8650 class (27
 workloads x the backends each format has there), far from 500. Splitting the 16 phones into
-classes multiplies the pairs but also splits the phones (and, on one worker, the classes do not
-run side by side: Dask's worker runs only its top-priority task's resource, so a class waits
-for the jobs of the classes planned before it; see the report). So the jobs here are copies of
+classes multiplies the pairs but also splits the phones, and one class is what the scaling
+figure is about. So the jobs here are copies of
 one small real model (`okay_nabu`, int8 TFLite, ~60 KB) under distinct file names: a model path
 is a workload, each copy its own job, every job the same modeled work, and the calibration
 (keyed by the model's sha256) is shared.
