@@ -30,6 +30,8 @@ from npubench.harness.farm.records import (
     is_infrastructure,
 )
 
+QUEUED_PER_PHONE = 2
+"""Jobs of a class given to Dask at a time, per usable phone of the class (``_feed``)."""
 NO_PHONE_GRACE_S = 10.0
 """How long a class may have no usable phone before its waiting jobs fail (a worker may be
 restarting)."""
@@ -174,9 +176,13 @@ class Controller:
     # --- running -----------------------------------------------------------------------------
 
     def _loop(self, todo: list[FarmJob]) -> None:
+        """Feed Dask a few jobs per usable phone at a time (``QUEUED_PER_PHONE``), so that a
+        job is placed when a phone is about to free, on whichever host has it, and the
+        scheduler and the workers hold a short queue, not the whole night."""
         from distributed import wait
 
         self.pending: dict[Any, _Pending] = {}
+        self.waiting: list[FarmJob] = []
         self.deadline = (time.monotonic() + self.deadline_s) if self.deadline_s else None
         no_phone_since: dict[str, float] = {}
         for job in todo:
@@ -185,11 +191,14 @@ class Controller:
                     "kind": "unavailable", "message": f"{job.backend}: {job.skip_reason}",
                     "infrastructure": False})
             else:
-                self._submit(job, 1, [], [])
-        last_check = 0.0
-        while self.pending:
+                self.waiting.append(job)
+        capacity = self.cluster.class_capacity()
+        self._feed(capacity)
+        last_check = time.monotonic()
+        while self.pending or self.waiting:
             try:
-                done, _ = wait(list(self.pending), timeout=0.5, return_when="FIRST_COMPLETED")
+                done, _ = wait(list(self.pending), timeout=0.5,
+                               return_when="FIRST_COMPLETED") if self.pending else ((), ())
             except TimeoutError:
                 done = ()
             for future in done:
@@ -200,7 +209,8 @@ class Controller:
             if now - last_check >= 1.0:
                 last_check = now
                 capacity = self.cluster.class_capacity()
-                for phone_class in {p.job.phone_class for p in self.pending.values()}:
+                for phone_class in ({p.job.phone_class for p in self.pending.values()} |
+                                    {j.phone_class for j in self.waiting}):
                     if capacity.get(phone_class):
                         no_phone_since.pop(phone_class, None)
                         continue
@@ -208,6 +218,25 @@ class Controller:
                     if now - since >= NO_PHONE_GRACE_S:
                         self._skip_unstarted("no_phone", lambda job, c=phone_class:
                                              job.phone_class == c)
+            self._feed(capacity)
+            if not self.pending and self.waiting:
+                time.sleep(0.5)  # every waiting class has no phone yet: the check above decides
+
+    def _feed(self, capacity: dict[str, float]) -> None:
+        """Submit waiting jobs, in the plan's order, while their class has fewer than
+        ``QUEUED_PER_PHONE`` jobs in Dask per usable phone."""
+        in_dask: dict[str, int] = {}
+        for pending in self.pending.values():
+            in_dask[pending.job.phone_class] = in_dask.get(pending.job.phone_class, 0) + 1
+        left = []
+        for job in self.waiting:
+            room = QUEUED_PER_PHONE * capacity.get(job.phone_class, 0)
+            if in_dask.get(job.phone_class, 0) < room:
+                in_dask[job.phone_class] = in_dask.get(job.phone_class, 0) + 1
+                self._submit(job, 1, [], [])
+            else:
+                left.append(job)
+        self.waiting = left
 
     def _submit(self, job: FarmJob, attempt: int, attempts: list, avoid: list[str],
                 away_from: str | None = None) -> None:
@@ -312,13 +341,17 @@ class Controller:
         self.say(f"  {status:7} {job.key}{where}{tries}{why}")
 
     def _skip_unstarted(self, reason: str, which) -> None:
-        """Cancel the waiting jobs that ``which`` selects and have not started, each with its
-        record: skipped at the deadline, or failed for want of a usable phone."""
-        for future, pending in list(self.pending.items()):
-            if future.key in self.started or not which(pending.job):
-                continue
-            future.cancel()
-            self.pending.pop(future)
+        """Cancel the jobs that ``which`` selects and have not started, each with its record:
+        skipped at the deadline, or failed for want of a usable phone."""
+        unsent = [(None, _Pending(job, 1, [], time.time())) for job in self.waiting
+                  if which(job)]
+        self.waiting = [job for job in self.waiting if not which(job)]
+        for future, pending in [*list(self.pending.items()), *unsent]:
+            if future is not None:
+                if future.key in self.started or not which(pending.job):
+                    continue
+                future.cancel()
+                self.pending.pop(future)
             job = pending.job
             if reason == "deadline":
                 error = {"kind": "deadline", "infrastructure": False,
@@ -336,7 +369,7 @@ class Controller:
     def _cancel_all(self) -> None:
         for future in list(getattr(self, "pending", {})):
             future.cancel()
-        self.pending = {}
+        self.pending, self.waiting = {}, []
 
     def _on_event(self, event) -> None:
         _, message = event
