@@ -139,18 +139,13 @@ class Controller:
 
     def _write_info(self, resumed: bool) -> None:
         from npubench.devices.host import HostDevice
+        from npubench.harness.farm.night import night_farm_info
         from npubench.harness.run import now_iso, start_run
 
         states = self.cluster.start_night(self.run_id, self.say)
-        # (a farm worker process serves each class through its own Dask worker: one state
-        # per Dask worker, the same phones in each)
-        phones = list({p["name"]: dict(p, worker=s.get("worker")) for s in states.values()
-                       for p in s.get("phones", [])}.values())
-        farm = {"name": Path(self.farm.source).stem, "source": str(Path(self.farm.source)
-                                                                   .resolve()),
-                "classes": self.farm.classes(), "phones": phones,
-                "deadline_s": self.deadline_s, "retries": self.farm.retries,
-                "scheduler": self.cluster.address, "dashboard": self.cluster.dashboard}
+        farm = night_farm_info(self.farm, states, self.cluster.address,
+                               self.cluster.dashboard, self.deadline_s)
+        phones = farm["phones"]
         if resumed:
             info = self.folder.info()
             farm["resumed_at"] = [*(info.get("farm") or {}).get("resumed_at", []), now_iso()]

@@ -113,3 +113,15 @@ def find_night(ref: str, out: str | None = None) -> tuple[str, Path]:
                       f"{', '.join(str(c) for c in candidates)})",
                       hint="give the night's folder or its run id as `npubench farm run` "
                       "printed it")
+
+
+def night_farm_info(farm, states: dict, scheduler: str, dashboard: str | None,
+                    deadline_s: float | None) -> dict[str, Any]:
+    """run.json's ``farm`` block: the farm file, and its phones as the workers found them
+    (``states``: what ``task.start_night`` returned, one per Dask worker; a farm worker
+    process serves each class through its own Dask worker, so the same phones repeat)."""
+    phones = list({p["name"]: dict(p, worker=s.get("worker")) for s in states.values()
+                   for p in s.get("phones", [])}.values())
+    return {"name": Path(farm.source).stem, "source": str(Path(farm.source).resolve()),
+            "classes": farm.classes(), "phones": phones, "deadline_s": deadline_s,
+            "retries": farm.retries, "scheduler": scheduler, "dashboard": dashboard}
