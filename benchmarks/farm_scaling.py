@@ -25,7 +25,9 @@ is a workload, each copy its own job, every job the same modeled work, and the c
    number of jobs per phone keeps each phone's first-job costs (its session opening) the same
    share at every N. Targets: >= 0.9 at 8 phones, >= 0.8 at 16.
 2. Farm overhead per job. `farm.overhead_s` of each record (the task's start on the worker to
-   its record written, less the job itself), median and p90; and a second estimate from the
+   its record written, less the job itself and less the phone's preparation for the night,
+   which happens once per phone at its first job: the health check before each job is in it),
+   median and p90; and a second estimate from the
    events: on each phone, job_end of one job to job_start of the next (the phone idle between
    jobs, which includes the controller's and Dask's turnaround). Target: median < 100 ms.
 3. A night of `--night-jobs` (500) tiny jobs (~0.5 s modeled: 2 rounds of 0.1 s, a short idle

@@ -297,12 +297,14 @@ class Controller:
 
     def _overhead(self, result: dict) -> float | None:
         """The farm's own time around a job: from the task's start on the worker to now (its
-        record about to be stored), less the job itself."""
+        record about to be stored), less the job itself and less the phone's preparation for
+        the night (once per phone and night, at its first job: ``health.prepare_s``)."""
         start, begin, end = (result.get("task_started_ts"), result.get("job_started_ts"),
                              result.get("job_ended_ts"))
         if None in (start, begin, end):
             return None
-        return max(0.0, (time.time() - start) - (end - begin))
+        prepare = (result.get("health") or {}).get("prepare_s") or 0.0
+        return max(0.0, (time.time() - start) - (end - begin) - prepare)
 
     def _final(self, job: FarmJob, attempts: list, last: dict | None, status: str,
                error: dict) -> None:

@@ -272,6 +272,7 @@ class PhonePool:
     def health(self, phone: Phone, night: Night) -> Health:
         """Check the phone before a job (opening its session for the night first); a failure
         is a strike, and the second strike quarantines it."""
+        began = time.monotonic()
         try:
             run = night.runs.get(phone.device)
             run.host_cache = night.host_cache
@@ -279,7 +280,9 @@ class PhonePool:
         except Exception as exc:
             result = Health(False, [f"the phone could not be prepared: {one_line(exc)}"])
         else:
+            prepared_s = time.monotonic() - began  # ~0 but at the phone's first job
             result = check(phone.device, sensors, phone.slot.limits)
+            result.readings["prepare_s"] = round(prepared_s, 3)
         if result.cooldown_s > 0.5:
             self.emit("cooldown", phone=phone.name, job=phone.busy_with,
                       waited_s=round(result.cooldown_s, 2))
