@@ -162,6 +162,9 @@ class Controller:
     def _plan(self) -> tuple[list[FarmJob], dict[str, dict]]:
         from npubench.harness.farm.planning import plan_night
 
+        if not self.farm.nightly:
+            self.say(f"npubench farm: {self.farm.source} has no nightly: entries, so the night "
+                     "has nothing to run (README: Device farm)")
         jobs, devices = plan_night(self.farm, self.cluster, self.run_id)
         classes = self.farm.classes()
         self.say(f"npubench farm: {len(jobs)} jobs planned on {len(classes)} "
