@@ -48,7 +48,7 @@ def render_report(run_dir: Path) -> str:
     # so markup that slipped into the page could not run any other.
     context["script"] = Markup(script)
     context["script_hash"] = script_hash
-    return _template().render(**context)
+    return template("report.html.j2").render(**context)
 
 
 def _baseline_context(run_dir: Path) -> dict[str, Any]:
@@ -73,14 +73,20 @@ def _script() -> tuple[str, str]:
 
 
 @lru_cache(maxsize=1)
-def _template() -> Any:
+def environment() -> Any:
+    """The reports' one Jinja2 environment over ``reports/templates``: every value
+    autoescaped, an undefined name an error."""
     import jinja2
 
-    env = jinja2.Environment(
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    return env.get_template("report.html.j2")
+
+
+def template(name: str) -> Any:
+    """A template of ``reports/templates`` in ``environment()`` (Jinja2 caches it)."""
+    return environment().get_template(name)

@@ -3,13 +3,10 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from npubench.reports.compare import view
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 CSS = """
 table.cmp { border-collapse: collapse; margin: .4em 0 1em; }
 table.cmp th, table.cmp td { border: 1px solid #d0d7de; padding: .3em .55em; text-align: left;
@@ -49,13 +46,6 @@ def render_compare_html(data: dict[str, Any]) -> str:
     """``Comparison.to_dict()`` as one self-contained HTML page."""
     from markupsafe import Markup
 
-    return _env().get_template("compare.html.j2").render(cmp=section(data), cmp_css=Markup(CSS))
+    from npubench.reports.html import template
 
-
-@lru_cache(maxsize=1)
-def _env():
-    import jinja2
-
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True,
-                              lstrip_blocks=True)
+    return template("compare.html.j2").render(cmp=section(data), cmp_css=Markup(CSS))
