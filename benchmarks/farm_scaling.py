@@ -66,6 +66,8 @@ from typing import Any
 
 import numpy as np
 
+from npubench.results import read_jsonl
+
 MODEL = "okay_nabu"
 PROFILE = "sm8650"
 PHONE_CLASS = "bench"
@@ -198,19 +200,6 @@ def write_night(folder: Path, name: str, phones: int, models: list[Path],
         "limits": {"battery_min_percent": 5, "max_temperature_c": 70, "min_free_mb": 50},
         "nightly": [{"suite": suite.name}]}, sort_keys=False))
     return farm
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The lines of a JSONL file that parse (a kill may cut the last one short)."""
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
 
 
 def count_lines(path: Path) -> int:

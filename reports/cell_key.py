@@ -49,7 +49,8 @@ class CellKey:
         return cls(**json.loads(text))
 
 
-def _get(data: Any, *path: str) -> Any:
+def dig(data: Any, *path: str) -> Any:
+    """``data[path[0]][path[1]]...``, or None where a step is missing or not a mapping."""
     for key in path:
         if not isinstance(data, dict):
             return None
@@ -64,23 +65,23 @@ def _text(value: Any) -> str:
 def number_options(record: dict[str, Any]) -> dict[str, Any]:
     """The options of a record that change its numbers (beyond workload and backend)."""
     options: dict[str, Any] = {}
-    backend_options = _get(record, "backend", "options")
+    backend_options = dig(record, "backend", "options")
     if isinstance(backend_options, dict) and backend_options:
         options.update({str(k): v for k, v in backend_options.items()})
     else:  # the spec's query, e.g. ort:cpu?threads=2
-        query = _text(_get(record, "backend", "spec")).partition("?")[2]
+        query = _text(dig(record, "backend", "spec")).partition("?")[2]
         for part in filter(None, query.split("&")):
             key, _, value = part.partition("=")
             options[key] = value
-    threads = _get(record, "settings", "threads")
+    threads = dig(record, "settings", "threads")
     if threads is not None:
         options.setdefault("threads", threads)
-    llm = _get(record, "llm")
+    llm = dig(record, "llm")
     if isinstance(llm, dict):
         for key in ("prompt_tokens", "gen_tokens"):
             if llm.get(key) is not None:
                 options[key] = llm[key]
-    shapes = _get(record, "workload", "input_shapes")
+    shapes = dig(record, "workload", "input_shapes")
     if shapes:
         options["input_shapes"] = shapes
     return options
@@ -89,14 +90,14 @@ def number_options(record: dict[str, Any]) -> dict[str, Any]:
 def cell_key(record: dict[str, Any], *, same_phone: bool = False) -> CellKey:
     """The cell of one record. ``same_phone``: one cell per unit (device id / serial)."""
     device = record.get("device") if isinstance(record.get("device"), dict) else {}
-    soc = _get(device, "soc", "part") or _get(device, "soc", "name") or device.get("cpu")
-    backend = _get(record, "backend", "spec") or ":".join(
-        filter(None, [_get(record, "backend", "runtime"), _get(record, "backend", "accelerator")]))
+    soc = dig(device, "soc", "part") or dig(device, "soc", "name") or device.get("cpu")
+    backend = dig(record, "backend", "spec") or ":".join(
+        filter(None, [dig(record, "backend", "runtime"), dig(record, "backend", "accelerator")]))
     return CellKey(
         device_model=_text(device.get("model") or device.get("id")),
         soc=_text(soc),
-        workload=_text(_get(record, "workload", "name")),
-        workload_sha256=_text(_get(record, "workload", "sha256")),
+        workload=_text(dig(record, "workload", "name")),
+        workload_sha256=_text(dig(record, "workload", "sha256")),
         backend=_text(backend).partition("?")[0],
         options=json.dumps(number_options(record), sort_keys=True, default=str),
         unit=_text(device.get("serial") or device.get("id")) if same_phone else "",
@@ -113,10 +114,10 @@ def environment(record: dict[str, Any], run_info: dict[str, Any] | None = None) 
         "simulated_timing": device.get("simulated_timing"),
         "device.build_fingerprint": device.get("build_fingerprint"),
         "device.os": device.get("os"),
-        "tool": " ".join(filter(None, [_text(_get(record, "tool", "name")),
-                                       _text(_get(record, "tool", "version"))])) or None,
-        "runtime": " ".join(filter(None, [_text(_get(record, "backend", "library")),
-                                          _text(_get(record, "backend", "library_version"))]))
+        "tool": " ".join(filter(None, [_text(dig(record, "tool", "name")),
+                                       _text(dig(record, "tool", "version"))])) or None,
+        "runtime": " ".join(filter(None, [_text(dig(record, "backend", "library")),
+                                          _text(dig(record, "backend", "library_version"))]))
         or None,
         "harness_version": record.get("harness_version") or run_info.get("harness_version"),
         "host.cpu": host.get("cpu") or host.get("model"),

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from npubench.results import read_jsonl
+
 SUITE = """\
 name: farm-test
 description: two small models on two backends, short modeled jobs
@@ -138,17 +140,11 @@ def run_night(farm: Farm, out: Path, *extra: str, timeout_s: float = 240,
 
 
 def records(out: Path) -> list[dict]:
-    path = out / "results.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(out / "results.jsonl")
 
 
 def events(out: Path) -> list[dict]:
-    path = out / "events.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(out / "events.jsonl")
 
 
 def plan_keys(out: Path) -> list[str]:

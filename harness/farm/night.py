@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from npubench.errors import ConfigError
-from npubench.results import RESULTS_FILE, RunStore, iter_records, read_run_info, write_text_atomic
+from npubench.results import (
+    RESULTS_FILE,
+    RunStore,
+    iter_records,
+    read_jsonl,
+    read_run_info,
+    write_text_atomic,
+)
 
 PLAN_FILE = "farm-plan.json"
 EVENTS_FILE = "events.jsonl"
@@ -90,16 +97,7 @@ class NightFolder:
             fh.write(text)
 
     def events(self) -> list[dict[str, Any]]:
-        path = self.run_dir / EVENTS_FILE
-        if not path.exists():
-            return []
-        out = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:  # a line cut short by a kill
-                continue
-        return out
+        return read_jsonl(self.run_dir / EVENTS_FILE)
 
 
 def find_night(ref: str, out: str | None = None) -> tuple[str, Path]:

@@ -143,6 +143,21 @@ def iter_records(run_dir: Path) -> Iterator[dict[str, Any]]:
         yield record
 
 
+def read_jsonl(path: str | os.PathLike) -> list[Any]:
+    """The lines of a JSON-lines file that parse, in order; none when it does not exist. A
+    line cut short by a kill, or being written now, is left out."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
 def read_records(run_dir: Path) -> list[dict[str, Any]]:
     return list(iter_records(run_dir))
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
+from npubench.reports.cell_key import dig
 from npubench.reports.run_view import RunView
 
 VERDICTS = {"slower": "regression", "faster": "improvement", "same": "unchanged",
@@ -22,14 +23,6 @@ NOT_RUN = "not run"
 NO_CLASS = "(no class)"
 
 
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
-
-
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
         else None
@@ -37,7 +30,7 @@ def _number(value: Any) -> float | None:
 
 def record_class(record: dict[str, Any], plan_class: dict[str, str]) -> str:
     """A record's device class: its ``farm.class``, else the plan's class of its job."""
-    value = _get(record, "farm", "class") or plan_class.get(str(record.get("job_id")))
+    value = dig(record, "farm", "class") or plan_class.get(str(record.get("job_id")))
     return str(value) if value else NO_CLASS
 
 
@@ -97,7 +90,7 @@ def _headline_figure(cell: dict[str, Any]) -> dict[str, Any] | None:
 
 def _attempts(record: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
-    for attempt in _get(record, "farm", "attempts") or []:
+    for attempt in dig(record, "farm", "attempts") or []:
         if not isinstance(attempt, dict):
             continue
         error = attempt.get("error") if isinstance(attempt.get("error"), dict) else {}
@@ -156,26 +149,26 @@ def _row(key: str, job: dict[str, Any], record: dict[str, Any] | None,
     if not record:
         error = {"kind": "no_record", "message": "no record: the night ended before this "
                  "job finished", "infrastructure": False}
-    workload = _get(record, "workload", "name") or job.get("workload") or key
-    backend = (_get(record, "backend", "spec") or job.get("backend")
-               or ":".join(filter(None, [_get(record, "backend", "runtime"),
-                                         _get(record, "backend", "accelerator")])) or "")
+    workload = dig(record, "workload", "name") or job.get("workload") or key
+    backend = (dig(record, "backend", "spec") or job.get("backend")
+               or ":".join(filter(None, [dig(record, "backend", "runtime"),
+                                         dig(record, "backend", "accelerator")])) or "")
     row: dict[str, Any] = {
         "key": key, "class": record_class(record, plan_class) if record
         else str(job.get("class") or NO_CLASS),
         "workload": str(workload), "backend": str(backend), "status": status,
         "error_kind": (error or {}).get("kind"), "error": (error or {}).get("message"),
         "infrastructure": bool((error or {}).get("infrastructure")),
-        "median_ms": _number(_get(record, "latency_ms", "median")),
-        "previous_median_ms": _number(_get(before, "latency_ms", "median")),
+        "median_ms": _number(dig(record, "latency_ms", "median")),
+        "previous_median_ms": _number(dig(before, "latency_ms", "median")),
         "previous_status": (before or {}).get("status"),
         "figure": None, "ratio": None, "ci95_low": None, "ci95_high": None,
         "verdict": None, "verdict_reason": no_comparison if not compared else "",
-        "phone": _get(record, "farm", "phone"), "worker": _get(record, "farm", "worker"),
+        "phone": dig(record, "farm", "phone"), "worker": dig(record, "farm", "worker"),
         "attempts": _attempts(record),
         "log": safe_link(record.get("log_path")), "log_path": record.get("log_path"),
-        "simulated": bool(_get(record, "device", "simulated")),
-        "modeled": _get(record, "device", "simulated_timing") == "modeled",
+        "simulated": bool(dig(record, "device", "simulated")),
+        "modeled": dig(record, "device", "simulated_timing") == "modeled",
     }
     row["attempt_count"] = len(row["attempts"])
     if compared:
