@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import threading
 import time
@@ -239,19 +238,16 @@ def cmd_sim(args: Namespace) -> int:
     if parent and parent.isdigit():
         threading.Thread(target=_stop_without_parent, args=(int(parent), server),
                          daemon=True).start()
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C: storage removed
+    from npubench.harness.interrupts import sigterm_as_ctrl_c
+
     try:
-        server.wait()
+        with sigterm_as_ctrl_c():  # stopped as on Ctrl-C: its storage removed
+            server.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
         server.stop()
     return EXIT_OK
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
 
 
 def _stop_without_parent(parent: int, server) -> None:

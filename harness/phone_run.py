@@ -49,15 +49,20 @@ class PhoneRuns:
             session.open()
         return entry[1]
 
+    def close(self, device, abnormal: bool = False) -> dict | None:
+        """Close one phone's session (restoring charging): its summary, or None when it had
+        none; a failure to close is the summary's ``error``."""
+        entry = self._runs.pop(id(device), None)
+        if entry is None:
+            return None
+        try:
+            return entry[1].session.close(abnormal=abnormal)
+        except Exception as exc:
+            return {"error": f"{type(exc).__name__}: {exc}"}
+
     def close_all(self, abnormal: bool = False) -> dict[str, dict]:
         """Close every session (restoring charging); {device spec: session summary}. A
         failure on one phone does not keep the others from being closed."""
-        out: dict[str, dict] = {}
         self.closed = True
-        for device, run in self._runs.values():
-            try:
-                out[device.spec] = run.session.close(abnormal=abnormal)
-            except Exception as exc:
-                out[device.spec] = {"error": f"{type(exc).__name__}: {exc}"}
-        self._runs.clear()
-        return out
+        return {device.spec: self.close(device, abnormal)
+                for device, _ in list(self._runs.values())}

@@ -320,13 +320,8 @@ def _device(node: Node, what: str, problems: yn.Problems) -> str | None:
             return f"tcp:{serial}"  # what `adb devices` prints for a phone on TCP
         return f"usb:{serial}"
     except ConfigError as exc:
-        problems.add(node, f"{what}.device: {said(exc)}")
+        problems.add(node, f"{what}.device: {exc.one_line}")
         return None
-
-
-def said(exc: ConfigError) -> str:
-    """An error's message and hint on one line."""
-    return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
 
 
 def _labels(node: Node, what: str, problems: yn.Problems) -> dict[str, str]:

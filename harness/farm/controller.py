@@ -13,7 +13,6 @@ on disk; ``--resume RUN_ID`` runs the rest, never a finished job again."""
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,7 +73,7 @@ class Controller:
 
     def run(self) -> FarmRunResult:
         from npubench.harness.farm.cluster import connect
-        from npubench.harness.store_writer import StoreWriter
+        from npubench.harness.interrupts import sigterm_as_ctrl_c
 
         run_id, run_dir, resumed = self._night_folder()
         self.folder = folder = NightFolder(run_dir)
@@ -84,31 +83,9 @@ class Controller:
         cluster = connect(Path(self.request.farm_file).resolve(), self.request.scheduler,
                           run_dir, say=self.say)
         self.cluster = cluster
-        restore_signals = _sigterm_as_interrupt()
         try:
-            self.say(f"npubench farm: scheduler {cluster.address}" + (
-                f", dashboard {cluster.dashboard}" if cluster.dashboard else
-                " (no dashboard: pip install bokeh)"))
-            from npubench.harness.farm.pool import EVENT_TOPIC
-
-            cluster.client.subscribe_topic(EVENT_TOPIC, self._on_event)
-            self._write_info(resumed)
-            folder.event({"event": "resumed" if resumed else "night_start", "run_id": run_id})
-            self.writer = StoreWriter(self.store_target if self.store_target is not None
-                                      else True, run_dir)
-            self.writer.start(folder.info())
-            if resumed:  # a record the cut-off night wrote to results.jsonl only
-                self.writer.catch_up()
-            jobs, devices = (folder.read_plan() if resumed else self._plan())
-            self.devices = devices
-            if not resumed:
-                folder.write_plan(run_id, jobs, devices)
-            done = folder.done_keys()
-            todo = [j for j in jobs if j.key not in done]
-            if resumed:
-                self.say(f"npubench farm: resuming: {len(done)} of {len(jobs)} jobs have "
-                         f"their record; {len(todo)} to run")
-            self._loop(todo)
+            with sigterm_as_ctrl_c():
+                self._night(resumed)
         except KeyboardInterrupt:
             result.interrupted = True
             folder.event({"event": "interrupted", "run_id": run_id})
@@ -116,12 +93,40 @@ class Controller:
                      f"record is in {run_dir}; finish the night with --resume {run_id}")
             self._cancel_all()
         finally:
-            restore_signals()
             self._end(cluster)
         self._summarize()
         if self.request.report:
             self._reports()
         return result
+
+    def _night(self, resumed: bool) -> None:
+        """The night itself, from its info to its last record."""
+        from npubench.harness.farm.pool import EVENT_TOPIC
+        from npubench.harness.store_writer import StoreWriter
+
+        cluster, folder, run_id, run_dir = (self.cluster, self.folder, self.run_id,
+                                            self.folder.run_dir)
+        self.say(f"npubench farm: scheduler {cluster.address}" + (
+            f", dashboard {cluster.dashboard}" if cluster.dashboard else
+            " (no dashboard: pip install bokeh)"))
+        cluster.client.subscribe_topic(EVENT_TOPIC, self._on_event)
+        self._write_info(resumed)
+        folder.event({"event": "resumed" if resumed else "night_start", "run_id": run_id})
+        self.writer = StoreWriter(self.store_target if self.store_target is not None
+                                  else True, run_dir)
+        self.writer.start(folder.info())
+        if resumed:  # a record the cut-off night wrote to results.jsonl only
+            self.writer.catch_up()
+        jobs, devices = (folder.read_plan() if resumed else self._plan())
+        self.devices = devices
+        if not resumed:
+            folder.write_plan(run_id, jobs, devices)
+        done = folder.done_keys()
+        todo = [j for j in jobs if j.key not in done]
+        if resumed:
+            self.say(f"npubench farm: resuming: {len(done)} of {len(jobs)} jobs have "
+                     f"their record; {len(todo)} to run")
+        self._loop(todo)
 
     def _night_folder(self) -> tuple[str, Path, bool]:
         from npubench.harness.farm.night import find_night
@@ -415,15 +420,3 @@ class Controller:
 
         store = self.store_target if isinstance(self.store_target, str) else None
         write_reports(self.result, self.request.previous, store, self.say)
-
-
-def _sigterm_as_interrupt():
-    """SIGTERM (a CI runner cancelling the job) stops the night like Ctrl-C."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        return lambda: None
-    return lambda: signal.signal(signal.SIGTERM, previous)

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from npubench.errors import DeviceError
+from npubench.errors import DeviceError, one_line
 from npubench.harness.farm.config import Limits
 
 STRIKES_TO_QUARANTINE = 2
@@ -101,13 +101,3 @@ def check(device, sensors, limits: Limits, poll_s: float = 1.0) -> Health:
     cooled = float(readings.get("cooldown_s") or 0.0)
     readings["check_s"] = round(time.monotonic() - started, 3)
     return Health(not reasons, reasons, readings, cooled)
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception on one line: an npubench error's message and what to do."""
-    from npubench.errors import NpubenchError
-
-    if isinstance(exc, NpubenchError):
-        return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

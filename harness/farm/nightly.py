@@ -71,8 +71,7 @@ def _nightly_entry(node: Node, what: str, classes: list[str], base: Path,
                 load_suite(str(path))
                 suite = str(path)
             except ConfigError as exc:
-                message = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-                problems.add(keys["suite"], f"{what}.suite: {message}")
+                problems.add(keys["suite"], f"{what}.suite: {exc.one_line}")
                 suite = None
     backends = []
     if "backends" in keys:

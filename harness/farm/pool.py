@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from npubench.errors import one_line
 from npubench.harness.farm.config import PhoneSlot
-from npubench.harness.farm.health import STRIKES_TO_QUARANTINE, Health, check, one_line
+from npubench.harness.farm.health import STRIKES_TO_QUARANTINE, Health, check
 
 EVENT_TOPIC = "npubench-farm"
 CLASS_RESOURCE = "npubench-class:"
@@ -178,14 +179,11 @@ class PhonePool:
     def _close_session(self, night: Night, phone: Phone) -> dict | None:
         if phone.name in night.summaries:
             return night.summaries[phone.name]
-        entry = night.runs._runs.pop(id(phone.device), None)
-        if entry is None:
+        # a phone still busy (or quarantined) has a link in an unknown state: reset it
+        summary = night.runs.close(phone.device, abnormal=phone.quarantined is not None or
+                                   phone.busy_with is not None)
+        if summary is None:
             return None
-        try:  # a phone still busy (or quarantined) has a link in an unknown state: reset it
-            summary = entry[1].session.close(abnormal=phone.quarantined is not None or
-                                             phone.busy_with is not None)
-        except Exception as exc:
-            summary = {"error": one_line(exc)}
         try:
             phone.device.clean()
         except Exception as exc:

@@ -73,29 +73,19 @@ def plan_class(phone_class: str, entries: list[dict[str, Any]]) -> dict[str, Any
         for entry in entries:
             suite = _suite(entry["suite"])
             settings = _settings(entry["suite"], {})
-            names = list(entry.get("workloads") or suite.workloads)
-            workloads = [_workload(entry["suite"], name) for name in names]
-            jobs = make_plan([phone.device], workloads, list(entry.get("backends") or
-                                                              suite.backends),
-                             threads=settings.threads,
-                             known_backends=lambda d: phone_backends(d, tools))
-            by_variant = {id(w): n for w, n in zip(workloads, names, strict=True)}
-            for job in jobs:
-                name = by_variant.get(id(job.workload)) or _original(job.workload, names)
-                out.append({"suite": entry["suite"], "workload": name,
-                            "backend": str(job.backend), "skip_reason": job.skip_reason})
+            backends = list(entry.get("backends") or suite.backends)
+            # one workload at a time: its jobs may run a variant of it (another format)
+            # under another name, and the record keeps the suite's name
+            for name in entry.get("workloads") or suite.workloads:
+                for job in make_plan([phone.device], [_workload(entry["suite"], name)],
+                                     backends, threads=settings.threads,
+                                     known_backends=lambda d: phone_backends(d, tools)):
+                    out.append({"suite": entry["suite"], "workload": name,
+                                "backend": str(job.backend), "skip_reason": job.skip_reason})
         return {"jobs": out, "phone": phone.name, "worker": pool.name,
                 "device": phone.device.info().to_dict()}
     finally:
         pool.release(phone)
-
-
-def _original(workload, names: list[str]) -> str:
-    """The suite's name of a workload the plan turned into a variant (another format)."""
-    for name in names:
-        if workload.name == name or workload.name.startswith(name):
-            return name
-    return workload.name
 
 
 def run_farm_job(spec: dict[str, Any]) -> dict[str, Any]:

@@ -45,10 +45,15 @@ class NpubenchError(Exception):
     def __str__(self) -> str:
         return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
 
+    @property
+    def one_line(self) -> str:
+        """The message and, in parentheses, what to do: for a record or a list of problems."""
+        return self.message if not self.hint else f"{self.message} ({self.hint})"
+
     def as_record(self) -> dict:
         """The ``error`` field of a result record."""
-        text = self.message if not self.hint else f"{self.message} ({self.hint})"
-        record = {"kind": self.kind, "message": text, "infrastructure": self.infrastructure}
+        record = {"kind": self.kind, "message": self.one_line,
+                  "infrastructure": self.infrastructure}
         if self.device is not None:
             record["device"] = self.device
         return record
@@ -112,3 +117,12 @@ class ResultsError(NpubenchError):
     """A results folder or file that cannot be read (missing, or a newer schema)."""
 
     kind = "results"
+
+
+def one_line(exc: BaseException) -> str:
+    """Any exception on one line: an npubench error's message and what to do; another's type
+    and the first line of its text."""
+    if isinstance(exc, NpubenchError):
+        return exc.one_line
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

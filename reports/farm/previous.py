@@ -30,7 +30,7 @@ class Previous:
 
 def _why(exc: BaseException) -> str:
     if isinstance(exc, NpubenchError):
-        return exc.message + (f" ({exc.hint})" if exc.hint else "")
+        return exc.one_line
     return f"{type(exc).__name__}: {exc}"
 
 
