@@ -118,10 +118,14 @@ def test_width_multiplier_scales_the_channels():
 
 
 def test_builder_names_match_the_builders():
-    from npubench.workloads.generated import BUILDER_NAMES
-    from npubench.workloads.onnx_builders import BUILDERS
+    import importlib
 
-    assert set(BUILDER_NAMES) == set(BUILDERS)
+    from npubench.workloads.generated import BUILDER_MODULES, builder
+
+    for module in set(BUILDER_MODULES.values()):
+        builders = importlib.import_module(f"npubench.workloads.{module}").BUILDERS
+        assert {n for n, m in BUILDER_MODULES.items() if m == module} == set(builders)
+    assert all(callable(builder(name)) for name in BUILDER_MODULES)
 
 
 def test_builders_refuse_impossible_configs():

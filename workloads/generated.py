@@ -37,7 +37,13 @@ log = logging.getLogger(__name__)
 
 BUILDER_VERSION = 1  # bump when a builder changes the graph it makes for the same config
 QUANTIZE_MODES = ("qdq", "dynamic")
-BUILDER_NAMES = ("mobilenet_v2", "tiny_bert")  # = onnx_builders.BUILDERS, without importing onnx
+BUILDER_MODULES = {
+    # builder name -> the module of npubench.workloads whose BUILDERS dict holds it (imported
+    # only when a model is built, so listing the workloads does not import onnx)
+    "mobilenet_v2": "onnx_builders",
+    "tiny_bert": "onnx_builders",
+}
+BUILDER_NAMES = tuple(BUILDER_MODULES)
 CALIBRATION_SAMPLES = 8
 
 
@@ -111,13 +117,19 @@ class GeneratedModel:
 
     def build(self) -> bytes:
         """The serialized model (deterministic for the same key)."""
-        from npubench.workloads.onnx_builders import BUILDERS
-
-        model = BUILDERS[self.builder](seed=self.seed, **dict(self.config))
+        model = builder(self.builder)(seed=self.seed, **dict(self.config))
         data = model.SerializeToString()
         if self.quantize:
             data = _quantize(data, self.quantize, self.seed)
         return data
+
+
+def builder(name: str):
+    """The builder function called ``name`` (see BUILDER_MODULES)."""
+    import importlib
+
+    module = importlib.import_module(f"npubench.workloads.{BUILDER_MODULES[name]}")
+    return module.BUILDERS[name]
 
 
 @dataclass(frozen=True)
