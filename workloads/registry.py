@@ -34,7 +34,7 @@ __all__ = ["InputSpec", "Workload", "builtin", "parse_input_shapes", "resolve"]
 BUILTIN_YAML = Path(__file__).with_name("builtin.yaml")
 PRECISIONS = {"fp32", "fp16", "bf16", "int8", "int16", "int4", "mixed", "unknown"}
 _ENTRY_FIELDS = {"name", "task", "format", "precision", "license", "description", "tags",
-                 "inputs", "wheel", "path", "sha256", "generate", "installed"}
+                 "inputs", "wheel", "path", "sha256", "generate", "installed", "reference"}
 _ORIGINS = ("wheel", "generate", "installed")
 
 
@@ -69,6 +69,9 @@ class Workload:
     alternates: Mapping[str, Workload] = field(default_factory=dict, compare=False, hash=False,
                                                repr=False)
     """The same model in other formats, by format (a generated decoder's GGUF for llama.cpp)."""
+    reference: str = ""
+    """Where the architecture is defined (paper, repository): for a synthetic model, the source
+    of its layer shapes."""
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS.values():
@@ -100,8 +103,10 @@ class Workload:
         record: dict[str, Any] = {
             "name": self.name, "format": self.format, "sha256": self.sha256, "task": self.task,
             "precision": self.precision, "source": self.source, "license": self.license,
-            "synthetic": self.synthetic,
+            "synthetic": self.synthetic, "trained": not self.synthetic,
         }
+        if self.reference:
+            record["reference"] = self.reference
         local = self.origin.cached() if self.origin is not None else None
         if local is not None:
             record["size_bytes"] = local.stat().st_size
@@ -363,6 +368,7 @@ def _entry(entry: Any, wheels: dict, siblings: dict, where: str) -> Workload:
         inputs={k: _input_spec(v, f"{where}: inputs.{k}")
                 for k, v in (entry.get("inputs") or {}).items()},
         tags=tags if kind in tags else (kind, *tags), origin=origin,
+        reference=str(entry.get("reference", "")).strip(),
     )
 
 
