@@ -42,6 +42,7 @@ BUILDER_MODULES = {
     # only when a model is built, so listing the workloads does not import onnx)
     "mobilenet_v2": "onnx_builders",
     "tiny_bert": "onnx_builders",
+    "whisper_encoder": "whisper_builders", "whisper_decoder": "whisper_builders",
 }
 BUILDER_NAMES = tuple(BUILDER_MODULES)
 CALIBRATION_SAMPLES = 8
