@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="LLM workloads: prompt tokens to prefill (default 512, or the suite's)")
     p.add_argument("--gen-tokens", type=int, metavar="N",
                    help="LLM workloads: tokens to generate (default 128, or the suite's)")
+    p.add_argument("--fps", type=float, metavar="FPS",
+                   help="frame-rate (sustained) mode: feed frames at this rate instead of back "
+                   "to back; records deadline misses, dropped frames, the first sustained "
+                   "slowdown and the steady-state ratio")
+    p.add_argument("--duration", metavar="DURATION",
+                   help="frame-rate mode: how long, e.g. 300s, 5m or 300 (default 60s)")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
                    help="override a measurement setting, e.g. max_seconds=5 (repeatable)")
     p.add_argument("--out", metavar="DIR", help="results folder (default: runs/RUN_ID)")

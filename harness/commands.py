@@ -107,7 +107,8 @@ def cmd_run(args: Namespace) -> int:
         suite=args.suite, device=args.device, workloads=args.workload, backends=args.backend,
         input_shapes=args.input_shape, settings=parse_overrides(args.overrides),
         threads=args.threads, prompt_tokens=args.prompt_tokens, gen_tokens=args.gen_tokens,
-        tools=args.tool, require_npu=args.require_npu, measure_power=not args.no_power,
+        fps=args.fps, duration=args.duration, tools=args.tool, require_npu=args.require_npu,
+        measure_power=not args.no_power,
         cooldown_c=args.cooldown_c, out=args.out, report=not args.no_report,
         store=False if args.no_store else args.store, baseline=args.baseline)
     console = _console()

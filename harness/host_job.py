@@ -18,14 +18,26 @@ def run_host_job(job: dict[str, Any]) -> dict[str, Any]:
     ``llm`` (see ``harness.llm_job``)."""
     from npubench.harness.runners import open_session
 
+    settings = MeasureSettings(**job["settings"])
+    if job.get("llm") and settings.fps:
+        return {"status": "skipped", "error": {
+            "kind": "unavailable", "infrastructure": False,
+            "message": "frame-rate mode (fps) feeds frames to an image model; a language "
+                       "model's job has no frames (run it without --fps)"}}
     if job.get("llm"):
         from npubench.harness.llm_job import run_host_llm_job
 
         return run_host_llm_job(job)
-    settings = MeasureSettings(**job["settings"])
     backend = parse_backend(job["backend"])
     rss_before_mb = _rss_mb()
     session = open_session(Path(job["model_path"]), backend, job.get("inputs"), settings.seed)
+    if settings.fps:  # frame-rate (sustained) mode: frames at the camera's rate
+        from npubench.harness.paced_measure import run_host_framerate_job
+
+        result = run_host_framerate_job(job, session, settings)
+        precision = _precision(Path(job["model_path"]), backend, session)
+        return {**result, "memory_before_load_mb": rss_before_mb,
+                **({"precision": precision} if precision is not None else {})}
     telemetry = _telemetry(job)
     idle_mw = None
     if telemetry is not None and telemetry.available()[0] and settings.idle_baseline_s > 0:

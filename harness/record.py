@@ -61,6 +61,8 @@ def finish_record(record: dict[str, Any], result: dict[str, Any]) -> dict[str, A
     for key in LLM_KEYS:  # an LLM job's figures (host decode loop or llama-bench)
         if key in result:
             record[key] = result[key]
+    if "framerate" in result:  # frame-rate mode (harness.framerate)
+        record["framerate"] = result["framerate"]
     return record
 
 

@@ -161,4 +161,4 @@ def _run_one(job: Job, store: RunStore, settings: MeasureSettings, target, run_i
     if job.workload.llm is not None:
         work.update(llm=job.workload.llm.to_record(), name=job.workload.name,
                     precision=job.workload.precision)
-    return run_isolated(target, work, settings.job_timeout_s, log_path)
+    return run_isolated(target, work, settings.timeout_s, log_path)

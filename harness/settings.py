@@ -35,7 +35,22 @@ class MeasureSettings:
     """LLM jobs: prompt + generation repeated this many times (llama-bench's default is 5;
     6 is the fewest whose median has a 95% confidence interval, from order statistics)."""
     job_timeout_s: float = 300.0
-    """A job's worker that runs longer than this is killed and the job recorded as failed."""
+    """A job's worker that runs longer than this is killed and the job recorded as failed
+    (a frame-rate job gets ``duration_s`` on top: ``timeout_s``)."""
+    fps: float | None = None
+    """Frame-rate (sustained) mode: feed frames at this rate instead of back to back
+    (``harness.framerate``); None: the usual warm-up + measure loop."""
+    duration_s: float = 60.0
+    """Frame-rate mode: how long the frames are fed."""
+    framerate_window_s: float = 1.0
+    """Frame-rate mode: the windows that misses and throughput are counted over (on a phone,
+    one benchmark_model round each)."""
+
+    @property
+    def timeout_s(self) -> float:
+        """The job's whole time limit: ``job_timeout_s``, plus ``duration_s`` in frame-rate
+        mode."""
+        return self.job_timeout_s + (self.duration_s if self.fps else 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,7 +67,7 @@ class MeasureSettings:
                     hint=f"valid fields: {', '.join(sorted(known))}",
                 )
             want = float if key in _FLOATS else int
-            if value is None and key == "threads":
+            if value is None and key in ("threads", "fps"):
                 values[key] = None
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -71,6 +86,6 @@ class MeasureSettings:
 
 
 _FLOATS = {"min_seconds", "max_seconds", "target_precision", "job_timeout_s", "idle_baseline_s",
-           "device_round_min_secs"}
+           "device_round_min_secs", "fps", "duration_s", "framerate_window_s"}
 _MAY_BE_ZERO = {"warmup_iterations", "min_seconds", "seed", "idle_baseline_s",
                 "device_round_min_secs", "device_round_warmup_runs"}

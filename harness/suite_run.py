@@ -45,6 +45,10 @@ class RunRequest:
     threads: int | None = None
     prompt_tokens: int | None = None
     gen_tokens: int | None = None
+    fps: float | None = None
+    """Frame-rate (sustained) mode (``--fps``): settings ``fps``."""
+    duration: str | float | None = None
+    """Frame-rate mode's length (``--duration``: 300s, 5m, 300): settings ``duration_s``."""
     tools: Sequence[str] = ()
     require_npu: bool = False
     measure_power: bool = True
@@ -101,12 +105,30 @@ def parse_overrides(texts: Sequence[str]) -> dict[str, float | int]:
     return out
 
 
+def parse_duration_s(value: str | float) -> float:
+    """``300s``, ``5m``, ``1h30m`` (the farm's duration syntax) or plain seconds."""
+    from npubench.harness.farm.config import parse_duration
+
+    if isinstance(value, (int, float)) or str(value).strip().replace(".", "", 1).isdigit():
+        seconds = float(value)
+        if seconds <= 0:
+            raise ConfigError(f"--duration {value!r} must be positive")
+        return seconds
+    return float(parse_duration(str(value)))
+
+
 def make_settings(suite, request: RunRequest):
     from npubench.harness.settings import MeasureSettings
 
     data = {**suite.settings.to_dict(), **request.settings}
     if request.threads is not None:
         data["threads"] = request.threads
+    if request.fps is not None:
+        data["fps"] = request.fps
+    if request.duration is not None:
+        data["duration_s"] = parse_duration_s(request.duration)
+    if request.duration is not None and not data.get("fps"):
+        raise ConfigError("--duration is for frame-rate mode", hint="add --fps, e.g. --fps 30")
     for name in ("prompt_tokens", "gen_tokens"):
         value = getattr(request, name)
         if value is not None and value < 1:
