@@ -14,7 +14,7 @@ from typing import Any
 from npubench.errors import ConfigError
 from npubench.harness.settings import MeasureSettings
 
-SUITE_FIELDS = {"name", "description", "workloads", "backends", "settings"}
+SUITE_FIELDS = {"name", "description", "workloads", "backends", "settings", "pipelines"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class Suite:
     """Per workload, input shapes fixed by the suite."""
     llm_tokens: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per LLM workload, ``prompt_tokens`` / ``gen_tokens`` set by the suite."""
+    pipelines: tuple = ()
+    """Pipeline workloads (``workloads.pipelines.PipelineSpec``): one job each."""
 
 
 def builtin_suite_names() -> list[str]:
@@ -68,7 +70,11 @@ def parse_suite(text: str, where: str = "suite") -> Suite:
                 f"{where}: unknown field {key!r}", hint=f"valid fields: {sorted(SUITE_FIELDS)}"
             )
     name = data.get("name") or Path(where).stem
-    workloads, shapes, tokens = _workloads(data.get("workloads"), where)
+    pipelines = _pipelines(data.get("pipelines"), where)
+    if pipelines and data.get("workloads") is None:
+        workloads, shapes, tokens = [], {}, {}
+    else:
+        workloads, shapes, tokens = _workloads(data.get("workloads"), where)
     backends = data.get("backends", ["all"])
     if isinstance(backends, str):
         backends = [backends]
@@ -86,7 +92,19 @@ def parse_suite(text: str, where: str = "suite") -> Suite:
         settings=settings,
         input_shapes=shapes,
         llm_tokens=tokens,
+        pipelines=pipelines,
     )
+
+
+def _pipelines(value: Any, where: str) -> tuple:
+    """The suite's ``pipelines:`` (``workloads.pipelines``), each stage's workload and
+    backend checked."""
+    from npubench.harness.backends import KNOWN_BACKENDS, parse_backend
+    from npubench.workloads.pipelines import parse_pipelines
+    from npubench.workloads.registry import resolve
+
+    return parse_pipelines(value, where, lambda name: resolve(name),
+                           lambda text: parse_backend(text, known=list(KNOWN_BACKENDS)))
 
 
 def _workloads(value: Any, where: str) -> tuple[list[str], dict, dict[str, dict[str, int]]]:

@@ -80,7 +80,8 @@ def test_suite_file_by_path(tmp_path):
 def test_builtin_suites_load():
     assert {"quick", "full"} <= set(builtin_suite_names())
     for name in builtin_suite_names():
-        assert load_suite(name).workloads
+        suite = load_suite(name)
+        assert suite.workloads or suite.pipelines
 
 
 def test_unknown_suite_lists_builtins():
