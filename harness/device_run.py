@@ -38,6 +38,8 @@ def run_device_job(job, model_path: Path, settings: MeasureSettings, run_dir: Pa
     body = _run
     if job.backend.runtime == "llama":  # an LLM through llama-bench
         from npubench.harness.device_llm import run_llm as body
+    if settings.fps:  # frame-rate (sustained) mode: paced rounds (harness.device_framerate)
+        from npubench.harness.device_framerate import run_framerate as body
     try:
         return body(job, phone, settings, options)
     except NpubenchError as exc:

@@ -249,17 +249,23 @@ def steady_state(windows: list[dict[str, Any]], duration_s: float) -> dict[str, 
     }
 
 
-def window_telemetry(windows: list[dict[str, Any]], t_s: Sequence[float],
-                     temp_c: Sequence[float | None], freq_mhz: Sequence[float | None],
+def window_telemetry(windows: list[dict[str, Any]], series: dict[str, Any],
                      window_s: float) -> None:
-    """Add each window's mean hottest temperature and mean CPU frequency (the telemetry's
-    samples, times on the windows' clock) to ``windows`` in place; None where none fell in."""
-    t = np.asarray(t_s, dtype=float)
-    temp = np.asarray([np.nan if v is None else v for v in temp_c], dtype=float)
-    freq = np.asarray([np.nan if v is None else v for v in freq_mhz], dtype=float)
-    for w in windows:
-        inside = (t >= w["t_s"]) & (t < w["t_s"] + window_s)
-        for key, values in (("temp_c", temp), ("freq_mhz", freq)):
-            picked = values[inside] if t.size else values[:0]
+    """Add each window's mean hottest temperature (°C) and mean CPU frequency (MHz, the mean
+    over the clocks sampled) to ``windows`` in place, from a ``series`` of the samples side
+    file (``{"temp": {"t_s", "c"}, "freq": {"t_s", "mhz": {name: values}}}``, times on the
+    windows' clock); None where no sample fell in a window."""
+    temp = series.get("temp") or {}
+    freq = series.get("freq") or {}
+    clocks = list((freq.get("mhz") or {}).values())
+    freq_mean = (np.nanmean(np.asarray(clocks, dtype=float), axis=0) if clocks
+                 else np.zeros(0))
+    for key, t, values in (("temp_c", temp.get("t_s") or [], temp.get("c") or []),
+                           ("freq_mhz", freq.get("t_s") or [], freq_mean)):
+        t = np.asarray(t, dtype=float)
+        v = np.asarray([np.nan if x is None else x for x in values], dtype=float)
+        for w in windows:
+            inside = (t >= w["t_s"]) & (t < w["t_s"] + window_s)
+            picked = v[inside] if t.size == v.size else v[:0]
             picked = picked[np.isfinite(picked)]
             w[key] = round(float(picked.mean()), 2) if picked.size else None

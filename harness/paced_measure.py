@@ -116,8 +116,7 @@ def run_host_framerate_job(job: dict[str, Any], session, settings: MeasureSettin
     series = host_series(run, tele_samples, freq_samples)
     windows = framerate.frame_windows(run.index, run.start_s, run.latency_ms, run.fps,
                                       run.duration_s, settings.framerate_window_s)
-    framerate.window_telemetry(windows, series["t_s"], series["temp_c"], series["freq_mhz"],
-                               settings.framerate_window_s)
+    framerate.window_telemetry(windows, series, settings.framerate_window_s)
     block = framerate_block(settings, windows, "host: paced loop in the job's worker "
                             "(perf_counter per frame)")
     validity, reasons = "valid", []
@@ -170,19 +169,18 @@ def framerate_block(settings: MeasureSettings, windows: list[dict], mechanism: s
             "windows": windows}
 
 
-def host_series(run: PacedRun, tele: list[dict], freq: list[dict]) -> dict[str, list]:
-    """Temperature (hottest zone, °C) and CPU frequency (mean over CPUs, MHz) on the frames'
-    clock (s since the first arrival); one list of times for both (None where a kind is
-    missing from a sample)."""
-    points = []
-    for s in tele:
-        if s.get("temp_c"):
-            points.append((s["t_s"] - run.t0_monotonic, max(s["temp_c"].values()), None))
-    for s in freq:
-        values = list((s.get("freq_mhz") or {}).values())
-        if values:
-            points.append((s["t_s"] - run.t0_monotonic, None, sum(values) / len(values)))
-    points.sort(key=lambda p: p[0])
-    return {"t_s": [round(p[0], 4) for p in points], "temp_c": [p[1] for p in points],
-            "freq_mhz": [p[2] for p in points], "freq_source": FREQ_SOURCE,
-            "temp_source": "host thermal zones / NVML (harness.monitors.HostTelemetry)"}
+def host_series(run: PacedRun, tele: list[dict], freq: list[dict]) -> dict[str, Any]:
+    """Temperature (hottest zone, °C) and each CPU's clock (MHz) on the frames' clock (s since
+    the first arrival), in the samples side file's ``framerate`` form."""
+    temps = [(s["t_s"] - run.t0_monotonic, max(s["temp_c"].values()))
+             for s in tele if s.get("temp_c")]
+    clocks = [s for s in freq if s.get("freq_mhz")]
+    names = sorted({name for s in clocks for name in s["freq_mhz"]},
+                   key=lambda n: (len(n), n))
+    return {
+        "temp": {"t_s": [round(t, 4) for t, _ in temps], "c": [c for _, c in temps],
+                 "source": "host thermal zones / NVML (harness.monitors.HostTelemetry)"},
+        "freq": {"t_s": [round(s["t_s"] - run.t0_monotonic, 4) for s in clocks],
+                 "mhz": {n: [s["freq_mhz"].get(n) for s in clocks] for n in names},
+                 "source": FREQ_SOURCE},
+    }

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from typing import NoReturn
 
 import numpy as np
@@ -124,6 +125,25 @@ def _check_value_files(params: flags.Params, log: Log) -> bool:
     return True
 
 
+class _Pace:
+    """The sleep after each run: ``--run_delay`` seconds, or with ``--run_frequency`` F > 0
+    until the next 1/F slot of a schedule that starts at the loop's start (as the real tool:
+    a negative wait returns at once and the schedule is not moved)."""
+
+    def __init__(self, delay_s: float, frequency: float, start: float):
+        self.delay_s = delay_s
+        self.gap_s = 1.0 / frequency if frequency > 0 else None
+        self.next_s = start + (self.gap_s or 0.0)
+
+    def wait(self, sleep) -> None:
+        delay = self.delay_s
+        if self.gap_s is not None:
+            delay = self.next_s - time.perf_counter()
+            self.next_s += self.gap_s
+        if delay > 0:
+            sleep(delay)
+
+
 class Benchmark:
     def __init__(self, inv: Invocation, run: ToolRun, params: flags.Params, log: Log):
         self.inv, self.run_, self.params, self.log = inv, run, params, log
@@ -137,6 +157,8 @@ class Benchmark:
         self.factor = 1.0
         self.modeled = None
         """A ``timing.ModeledRun`` under ``--timing modeled``: the loops wait, not compute."""
+        self._run_load = None
+        """Paced runs: the physics load of one run (entered around each run only)."""
 
     def run(self) -> int | None:
         p, log, fs = self.params, self.log, self.userland.fs
@@ -183,7 +205,11 @@ class Benchmark:
                                       shares=self._shares(graph, delegation.units))
         if p["dry_run"]:
             p.values.update(warmup_runs=0, warmup_min_secs=-1.0, num_runs=0, min_secs=-1.0)
-        with self._load(graph, delegation.units):
+        # paced runs (--run_frequency/--run_delay) load the phone only while they compute
+        self._paced = float(p["run_frequency"]) > 0 or float(p["run_delay"]) > 0
+        load = self._load(graph, delegation.units)
+        self._run_load = load if self._paced else None
+        with nullcontext() if self._paced else load():
             warmup = self._loop(interp, inputs, int(p["warmup_runs"]),
                                 float(p["warmup_min_secs"]), crash=self.run_.faults.crash)
             regular = None if warmup is None else self._loop(
@@ -297,32 +323,35 @@ class Benchmark:
         if crash:
             raise Crashed()
         details = interp.get_input_details()
-        delay = float(self.params["run_delay"])
         now = time.perf_counter()
+        # BenchmarkModel::Run: --run_frequency (over --run_delay) sleeps until the next slot
+        # of a fixed schedule; a run that overran its slot is followed at once (catch-up)
+        pace = _Pace(float(self.params["run_delay"]), float(self.params["run_frequency"]), now)
         min_finish, max_finish = now + min_secs, now + max_secs
         samples: list[int] = []
         while (len(samples) < min_runs or now < min_finish) and now <= max_finish:
             self.run_.check()
+            busy = self._run_load() if self._run_load is not None else nullcontext()
             if self.modeled is not None:  # modeled timing: wait the modeled time
                 modeled_s = self.modeled.next_s()
-                self.run_.sleep(modeled_s)
+                with busy:
+                    self.run_.sleep(modeled_s)
                 samples.append(int(modeled_s * 1e6 * self.factor))
-                if delay > 0:
-                    self.run_.sleep(delay)
+                pace.wait(self.run_.sleep)
                 now = time.perf_counter()
                 continue
             for t, array in zip(details, inputs, strict=True):
                 interp.set_tensor(t["index"], array)
             t0 = time.perf_counter_ns()
             try:
-                interp.invoke()
+                with busy:
+                    interp.invoke()
             except RuntimeError as exc:
                 for line in str(exc).strip().splitlines():
                     self.log.runtime(line, "ERROR")
                 return None
             samples.append(int((time.perf_counter_ns() - t0) * self.factor) // 1000)
-            if delay > 0:
-                self.run_.sleep(delay)
+            pace.wait(self.run_.sleep)
             now = time.perf_counter()
         self.log.info(stat_line(samples) + "\n")
         return samples
@@ -344,11 +373,13 @@ class Benchmark:
         return share
 
     def _load(self, graph: Graph, units: dict[int, str]):
-        """Physics load while the runs go: the share of the work on each unit (by cost)."""
+        """Physics load while the runs go (a context-manager factory): the share of the work
+        on each unit (by cost)."""
         share = self._shares(graph, units)
         accelerated = share["gpu"] + share["npu"] > 0
         cores = max(self.threads * share["cpu"], 0.2 if accelerated else 0.0)
-        return self.userland.physics.load(cores=cores, gpu=share["gpu"], npu=share["npu"])
+        physics = self.userland.physics
+        return lambda: physics.load(cores=cores, gpu=share["gpu"], npu=share["npu"])
 
     # --- output ------------------------------------------------------------------------------
 
