@@ -15,6 +15,7 @@ from typing import Any
 from npubench.reports import cells
 from npubench.reports.cells import DASH, Cell
 from npubench.reports.frame import device_label, records_frame, rows
+from npubench.reports.framerate import framerate_section
 from npubench.reports.llm import is_llm_row, llm_section
 from npubench.results import RESULTS_FILE, read_records, read_run_info, read_samples
 
@@ -56,6 +57,7 @@ def build_context(run_dir: Path) -> dict[str, Any]:
         "detail_extra": detail_extra(ok),
         "llm": llm_section(ok, multi_device),
         "llm_in_summary": any(is_llm_row(r) for r in ok),
+        "framerate": framerate_section(run_dir, records),
         "environment": environment(info, records),
         "simulated_note": SIMULATED_NOTE,
     }
