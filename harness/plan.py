@@ -87,6 +87,9 @@ def make_plan(
         if not chosen:
             raise ConfigError("no backend selected")
         for workload in workloads:
+            if getattr(workload, "pipeline", None) is not None:  # workloads.pipelines
+                jobs.append(_pipeline_job(len(jobs), device, workload, chosen, known))
+                continue
             if getattr(workload.origin, "error", None) is not None:
                 # an unusable model file: one job, which fails with the reason
                 jobs.append(Job(len(jobs), device, workload, chosen[0][0]))
@@ -108,6 +111,23 @@ def make_plan(
                     threads=threads or (None if _is_phone(device) else host_threads))
                 jobs.append(Job(len(jobs), device, variant, spec, reason))
     return jobs
+
+
+def _pipeline_job(index: int, device: Device, workload, chosen, known) -> Job:
+    """A pipeline is one job whatever the selected backends: its stages name their own. The
+    job's backend is its ASR encoder's; a stage whose backend the device lacks skips it."""
+    from npubench.harness.backends import KNOWN_BACKENDS
+
+    known = known if known is not None else device.backends()
+    reason = None
+    for stage in workload.pipeline.stages:
+        spec = parse_backend(stage.backend, known=sorted(set(known) | set(KNOWN_BACKENDS)))
+        why = known.get(spec.base, f"{spec.base} does not run on {device.spec}")
+        if why is not None:
+            reason = f"stage {stage.role} ({stage.workload}): {why}"
+            break
+    backend = parse_backend(workload.pipeline.stage("asr_encoder").backend)
+    return Job(index, device, workload, backend, reason)
 
 
 def _is_phone(device: Device) -> bool:

@@ -58,6 +58,8 @@ def finish_record(record: dict[str, Any], result: dict[str, Any]) -> dict[str, A
     record["delegation"] = result.get("delegation")
     if "precision" in result:  # an fp16 model on ONNX Runtime: what precision ran
         record["precision"] = result["precision"]
+    if "pipeline" in result:  # a pipeline job's stages and end to end (workloads.pipelines)
+        record["pipeline"] = result["pipeline"]
     for key in LLM_KEYS:  # an LLM job's figures (host decode loop or llama-bench)
         if key in result:
             record[key] = result[key]

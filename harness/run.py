@@ -135,6 +135,10 @@ def _run_one(job: Job, store: RunStore, settings: MeasureSettings, target, run_i
         return {"status": "skipped",
                 "error": {"kind": "unavailable", "message": f"{job.backend.base}: "
                           f"{job.skip_reason}", "infrastructure": False}}
+    if getattr(job.workload, "pipeline", None) is not None:  # workloads.pipelines
+        from npubench.harness.pipeline_job import run_pipeline_job
+
+        return run_pipeline_job(job, store, settings, run_isolated, phone, phones)
     log_path = store.log_path(job.index, job.job_id)
     try:
         model_path = job.workload.path()

@@ -157,6 +157,10 @@ def run(request: RunRequest, listener: RunListener | None = None) -> RunResult:
         tokens = suite.llm_tokens.get(n, {})
         workloads.append(workload.with_tokens(request.prompt_tokens or tokens.get("prompt_tokens"),
                                               request.gen_tokens or tokens.get("gen_tokens")))
+    if not request.workloads and suite.pipelines:
+        from npubench.workloads.pipelines import pipeline_workload
+
+        workloads += [pipeline_workload(spec) for spec in suite.pipelines]
     backends = list(request.backends) or list(suite.backends)
     baseline = _baseline(request)
     device = resolve_device(request.device)

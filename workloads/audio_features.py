@@ -11,7 +11,7 @@ floor, clipped to 8 decades under the maximum, scaled as ``(x + 4) / 4``.
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import ShortTimeFFT
+import scipy.fft
 from scipy.signal.windows import hann
 
 SAMPLE_RATE = 16000
@@ -50,7 +50,7 @@ def mel_filters(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS)
     return weights.astype(np.float32)
 
 
-_STFT = ShortTimeFFT(hann(N_FFT, sym=False), hop=HOP, fs=SAMPLE_RATE, mfft=N_FFT)
+_WINDOW = hann(N_FFT, sym=False).astype(np.float32)
 _FILTERS = mel_filters()
 
 
@@ -67,7 +67,9 @@ def log_mel(samples: np.ndarray, n_frames: int | None = None) -> np.ndarray:
     encoder's length; ``n_frames`` = len / 160 when not given)."""
     samples = np.asarray(samples, dtype=np.float32)
     frames = len(samples) // HOP if n_frames is None else n_frames
-    spec = _STFT.stft(samples, p0=0, p1=frames, padding="even")  # numpy's "reflect"
+    padded = np.pad(samples, N_FFT // 2, mode="reflect")  # centred frames, as torch.stft
+    windows = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP][:frames]
+    spec = scipy.fft.rfft(windows * _WINDOW, axis=1).T  # float32 in: complex64 out
     power = spec.real ** 2 + spec.imag ** 2
     mel = _FILTERS @ power
     logs = np.log10(np.maximum(mel, 1e-10))

@@ -254,12 +254,19 @@ def explain(isolated_ms: Mapping[str, float], plain_ms: Mapping[str, float],
     """Why the pipeline's end to end differs from the sum of the isolated stages: the gaps
     (hand-overs), the stages' cold state after the idle listening (in-pipeline without
     streaming minus isolated, per stage), and the contention of the streaming stages (with
-    minus without them). Medians in; the residual is what medians of sums leave over."""
+    minus without them). With means over the repetitions (whose e2e is the sum of its stages
+    and gaps) the terms add up to the e2e exactly."""
     isolated_sum = sum(isolated_ms[k] for k in E2E_PATH)
     cold = {k: plain_ms[k] - isolated_ms[k] for k in E2E_PATH}
     contention = None if streaming_e2e_ms is None else streaming_e2e_ms - plain_e2e_ms
     total = streaming_e2e_ms if streaming_e2e_ms is not None else plain_e2e_ms
-    residual = total - isolated_sum - plain_gaps_ms - sum(cold.values()) - (contention or 0.0)
     return {"isolated_sum_ms": isolated_sum, "gaps_ms": plain_gaps_ms,
             "cold_after_idle_ms": sum(cold.values()), "cold_after_idle_by_stage_ms": cold,
-            "contention_ms": contention, "residual_ms": residual, "e2e_ms": total}
+            "contention_ms": contention, "e2e_ms": total}
+
+
+def pipeline_workload(spec: PipelineSpec) -> PipelineWorkload:
+    """The pipeline as a workload of the plan, with each stage's workload resolved."""
+    from npubench.workloads.registry import resolve
+
+    return PipelineWorkload(spec, {s.role: resolve(s.workload) for s in spec.stages})
