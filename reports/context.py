@@ -17,6 +17,7 @@ from npubench.reports.cells import DASH, Cell
 from npubench.reports.frame import device_label, records_frame, rows
 from npubench.reports.framerate import framerate_section
 from npubench.reports.llm import is_llm_row, llm_section
+from npubench.reports.pipeline import pipeline_section
 from npubench.results import RESULTS_FILE, read_records, read_run_info, read_samples
 
 SIMULATED_NOTE = cells.SIMULATED_NOTE
@@ -57,6 +58,7 @@ def build_context(run_dir: Path) -> dict[str, Any]:
         "detail_extra": detail_extra(ok),
         "llm": llm_section(ok, multi_device),
         "llm_in_summary": any(is_llm_row(r) for r in ok),
+        "pipelines": pipeline_section(records),
         "framerate": framerate_section(run_dir, records),
         "environment": environment(info, records),
         "simulated_note": SIMULATED_NOTE,
