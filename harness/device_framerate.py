@@ -136,6 +136,8 @@ def phone_series(side: dict, sensors, uptime0: float | None) -> dict[str, Any]:
     t_s, temps = [], []
     policies = [c[4:] for c in columns if c.startswith("cur:")]
     mhz: dict[str, list] = {p: [] for p in policies}
+    capped = [p for p in policies if f"max:{p}" in at]
+    cap: dict[str, list] = {p: [] for p in capped}
     for row in rows:
         if row[t_col] is None:
             continue
@@ -146,6 +148,9 @@ def phone_series(side: dict, sensors, uptime0: float | None) -> dict[str, Any]:
         for p in policies:
             khz = row[at[f"cur:{p}"]]
             mhz[p].append(round(khz / 1e3, 1) if khz is not None else None)
+        for p in capped:
+            khz = row[at[f"max:{p}"]]
+            cap[p].append(round(khz / 1e3, 1) if khz is not None else None)
     source = "the phone's sampler (thermal zones, cpufreq scaling_cur_freq)"
     return {"temp": {"t_s": t_s, "c": temps, "source": source, "zones": zones},
-            "freq": {"t_s": t_s, "mhz": mhz, "source": source}}
+            "freq": {"t_s": t_s, "mhz": mhz, "cap_mhz": cap, "source": source}}

@@ -146,7 +146,7 @@ def timeline_svg(block: dict[str, Any], series: dict[str, Any], simulated: bool)
         else:
             _missing(temp_ax, "no temperature sensor was read")
         temp_ax.set_ylabel("hottest °C")
-        _clocks(freq_ax, series.get("freq") or {})
+        _clocks(freq_ax, series.get("freq") or {}, float(block.get("window_s") or 1.0))
         freq_ax.set_ylabel("CPU clock (MHz)")
         freq_ax.set_xlabel("time since the first frame (s)")
         for key, style, text in (("first_steady_miss_s", ":", "first steady miss"),
@@ -170,26 +170,52 @@ def timeline_svg(block: dict[str, Any], series: dict[str, Any], simulated: bool)
         return svg_element(fig)
 
 
-def _clocks(ax, freq: dict[str, Any]) -> None:
+def _clocks(ax, freq: dict[str, Any], width: float) -> None:
+    """Each clock's mean per ``width`` seconds (a governor flips between idle and busy
+    clocks faster than a figure can show), and its cap (scaling_max_freq, dashed) where
+    sampled: throttling lowers the cap."""
     import numpy as np
 
     t, clocks = freq.get("t_s") or [], freq.get("mhz") or {}
     if not t or not clocks:
         _missing(ax, "no CPU clock was read")
         return
-    values = {name: [np.nan if v is None else v for v in vs] for name, vs in clocks.items()}
+    values = {name: _binned(t, vs, width) for name, vs in clocks.items()}
     if len(values) > MAX_CLOCK_LINES:
-        stack = np.asarray(list(values.values()), dtype=float)
-        ax.plot(t, np.nanmean(stack, axis=0), color="#2ca02c", lw=1.2,
+        centre = next(iter(values.values()))[0]
+        stack = np.asarray([v for _, v in values.values()], dtype=float)
+        ax.plot(centre, np.nanmean(stack, axis=0), color="#2ca02c", lw=1.2,
                 label=f"mean of {len(values)} CPUs")
-        ax.fill_between(t, np.nanmin(stack, axis=0), np.nanmax(stack, axis=0),
+        ax.fill_between(centre, np.nanmin(stack, axis=0), np.nanmax(stack, axis=0),
                         color="#2ca02c", alpha=0.18, lw=0)
     else:
-        for name, vs in values.items():
-            ax.plot(t, vs, lw=1.1, label=name)
+        for index, (name, (centre, mean)) in enumerate(values.items()):
+            color = f"C{index % 10}"
+            ax.plot(centre, mean, lw=1.1, color=color, label=f"{name} (mean per {width:g} s)")
+            caps = (freq.get("cap_mhz") or {}).get(name)
+            if caps:
+                cap_t, cap_v = _binned(t, caps, width)
+                ax.plot(cap_t, cap_v, lw=0.9, ls="--", color=color, alpha=0.7)
     legend = ax.legend(loc="lower left", fontsize=7, frameon=False, ncols=4)
     for text in legend.get_texts():
         text.set_parse_math(False)
+
+
+def _binned(t: list, values: list, width: float):
+    """(bin centres, mean per bin) of ``values`` at times ``t`` in bins of ``width`` s."""
+    import numpy as np
+
+    x = np.asarray(t, dtype=float)
+    y = np.asarray([np.nan if v is None else v for v in values], dtype=float)
+    if x.size == 0 or x.size != y.size:
+        return np.zeros(0), np.zeros(0)
+    edges = np.arange(np.floor(x.min() / width) * width, x.max() + width, width)
+    which = np.clip(np.digitize(x, edges) - 1, 0, len(edges) - 1)
+    sums = np.bincount(which, weights=np.nan_to_num(y), minlength=len(edges))
+    counts = np.bincount(which, weights=np.isfinite(y).astype(float), minlength=len(edges))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(counts > 0, sums / counts, np.nan)
+    return edges + width / 2, mean
 
 
 def _missing(ax, text: str) -> None:
