@@ -3,10 +3,13 @@
 Every model here has a real architecture and random or constant weights: valid for speed and
 memory, never for accuracy, and labelled ``synthetic``.
 
-- ``GeneratedModel``: built by a builder of ``onnx_builders`` from (config, seed), optionally
-  quantized to int8 with ``onnxruntime.quantization`` (``qdq``: static, QDQ format, calibrated on
-  seeded random inputs; ``dynamic``: weights int8, activations quantized at run time). Cached at
-  ``generated/<key>/model.onnx`` where the key hashes the config, the seed and the versions of the
+- ``GeneratedModel``: built by a builder (``BUILDER_MODULES`` names its module) from (config,
+  seed), as ONNX or, where the module has a TFLite emitter (``TFLITE_BUILDERS``), as TFLite;
+  optionally quantized to int8 by ``quantize`` (ONNX: ``qdq`` static QDQ or ``dynamic``, with
+  ``onnxruntime.quantization``; TFLite: ``int8`` full integer, with TFLite's own calibrator).
+  A builder module may say the value range of its inputs (``INPUT_RANGE``) and a small
+  configuration to calibrate on (``calibration_config``). Cached at ``generated/<key>/model.onnx``
+  (or ``model.tflite``) where the key hashes the config, the seed and the versions of the
   libraries that shape the bytes; a second use does not rebuild.
 - ``PackagedModel``: a model file inside an installed package, e.g. the constant-weight
   ``light_*`` models in ``onnx/backend/test/data/light``.
@@ -31,21 +34,22 @@ import numpy as np
 
 from npubench.errors import WorkloadError
 from npubench.workloads.fetch import cache_dir, sha256_file
-from npubench.workloads.ort_session import inspection_session
 
 log = logging.getLogger(__name__)
 
 BUILDER_VERSION = 1  # bump when a builder changes the graph it makes for the same config
-QUANTIZE_MODES = ("qdq", "dynamic")
+QUANTIZE_MODES = {"onnx": ("qdq", "dynamic"), "tflite": ("int8",)}
 BUILDER_MODULES = {
-    # builder name -> the module of npubench.workloads whose BUILDERS dict holds it (imported
-    # only when a model is built, so listing the workloads does not import onnx)
+    # builder name -> the module of npubench.workloads whose BUILDERS dict (ONNX) and, for
+    # TFLite, TFLITE_BUILDERS dict hold it (imported only when a model is built, so listing the
+    # workloads does not import onnx)
     "mobilenet_v2": "onnx_builders",
     "tiny_bert": "onnx_builders",
     "whisper_encoder": "whisper_builders", "whisper_decoder": "whisper_builders",
+    "espcn": "camera_builders", "srvgg": "camera_builders", "ffdnet": "camera_builders",
+    "zero_dce_pp": "camera_builders",
 }
 BUILDER_NAMES = tuple(BUILDER_MODULES)
-CALIBRATION_SAMPLES = 8
 
 
 def _version(dist: str) -> str:
@@ -64,14 +68,19 @@ class GeneratedModel:
     seed: int = 0
     config: Mapping[str, Any] = field(default_factory=dict, hash=False)
     quantize: str | None = None
+    format: str = "onnx"  # onnx | tflite
 
     def __post_init__(self) -> None:
         if self.builder not in BUILDER_NAMES:
             raise WorkloadError(f"{self.name}: unknown builder '{self.builder}'",
                                 hint="known builders: " + ", ".join(BUILDER_NAMES))
-        if self.quantize is not None and self.quantize not in QUANTIZE_MODES:
-            raise WorkloadError(f"{self.name}: unknown quantize mode '{self.quantize}'",
-                                hint="known modes: " + ", ".join(QUANTIZE_MODES))
+        if self.format not in QUANTIZE_MODES:
+            raise WorkloadError(f"{self.name}: a generated model cannot be '{self.format}'",
+                                hint="generated formats: " + ", ".join(QUANTIZE_MODES))
+        modes = QUANTIZE_MODES[self.format]
+        if self.quantize is not None and self.quantize not in modes:
+            raise WorkloadError(f"{self.name}: unknown quantize mode '{self.quantize}' for "
+                                f"{self.format}", hint="known modes: " + ", ".join(modes))
 
     @property
     def source(self) -> str:
@@ -80,17 +89,20 @@ class GeneratedModel:
     def key(self) -> str:
         """Cache key: config + seed + the library versions that shape the bytes."""
         versions = {"onnx": _version("onnx"), "numpy": np.__version__.rsplit(".", 1)[0]}
-        if self.quantize:
+        if self.format == "tflite":
+            versions = {"ai-edge-litert": _version("ai-edge-litert"),
+                        "flatbuffers": _version("flatbuffers"), "numpy": versions["numpy"]}
+        elif self.quantize:
             versions["onnxruntime"] = _version("onnxruntime")
-        blob = json.dumps(
-            {"builder": self.builder, "builder_version": BUILDER_VERSION, "seed": self.seed,
-             "config": dict(self.config), "quantize": self.quantize, "versions": versions},
-            sort_keys=True,
-        )
+        spec = {"builder": self.builder, "builder_version": BUILDER_VERSION, "seed": self.seed,
+                "config": dict(self.config), "quantize": self.quantize, "versions": versions}
+        if self.format != "onnx":  # ONNX keys stay as they were (no rebuild of cached models)
+            spec["format"] = self.format
+        blob = json.dumps(spec, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     def cache_path(self) -> Path:
-        return cache_dir() / "generated" / self.key() / "model.onnx"
+        return cache_dir() / "generated" / self.key() / f"model.{self.format}"
 
     def cached(self) -> Path | None:
         path = self.cache_path()
@@ -118,19 +130,42 @@ class GeneratedModel:
 
     def build(self) -> bytes:
         """The serialized model (deterministic for the same key)."""
-        model = builder(self.builder)(seed=self.seed, **dict(self.config))
-        data = model.SerializeToString()
-        if self.quantize:
-            data = _quantize(data, self.quantize, self.seed)
-        return data
+        from npubench.workloads import quantize
+
+        make = builder(self.builder, self.format)
+
+        def serialized(config: Mapping[str, Any]) -> bytes:
+            model = make(seed=self.seed, **dict(config))
+            return model if isinstance(model, bytes) else model.SerializeToString()
+
+        data = serialized(self.config)
+        if not self.quantize:
+            return data
+        module = _builder_module(self.builder)
+        value_range = getattr(module, "INPUT_RANGE", None)
+        small = getattr(module, "calibration_config", lambda config: None)(dict(self.config))
+        calibration = serialized(small) if small is not None else None
+        if self.format == "tflite":
+            return quantize.quantize_tflite(data, self.seed, value_range, calibration)
+        return quantize.quantize_onnx(data, self.quantize, self.seed, value_range, calibration)
 
 
-def builder(name: str):
-    """The builder function called ``name`` (see BUILDER_MODULES)."""
+def _builder_module(name: str):
     import importlib
 
-    module = importlib.import_module(f"npubench.workloads.{BUILDER_MODULES[name]}")
-    return module.BUILDERS[name]
+    return importlib.import_module(f"npubench.workloads.{BUILDER_MODULES[name]}")
+
+
+def builder(name: str, fmt: str = "onnx"):
+    """The builder function called ``name`` (see BUILDER_MODULES) for format ``fmt``."""
+    module = _builder_module(name)
+    table = module.BUILDERS if fmt == "onnx" else getattr(module, "TFLITE_BUILDERS", {})
+    if name not in table:
+        raise WorkloadError(f"builder '{name}' makes no {fmt} model",
+                            hint=f"use format onnx, or a builder of {fmt}")
+    return table[name]
+
+
 
 
 @dataclass(frozen=True)
@@ -178,48 +213,3 @@ def _atomic(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _quiet_root_logger() -> Iterator[None]:
-    """onnxruntime.quantization warns on the root logger about pre-processing; hide that."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-
-
-def _quantize(data: bytes, mode: str, seed: int) -> bytes:
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_dynamic,
-        quantize_static,
-    )
-
-    from npubench.workloads.inputs import make_inputs, specs_from_ort
-
-    with tempfile.TemporaryDirectory(prefix="npubench-quant-") as tmp:
-        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        src.write_bytes(data)
-        with _quiet_root_logger():
-            if mode == "dynamic":
-                quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
-            else:
-                session = inspection_session(data)
-                specs = specs_from_ort(session.get_inputs())
-                del session
-                samples = iter([make_inputs(specs, seed=seed + i)
-                                for i in range(CALIBRATION_SAMPLES)])
-
-                class Reader(CalibrationDataReader):
-                    def get_next(self) -> dict | None:
-                        return next(samples, None)
-
-                quantize_static(src, dst, Reader(), quant_format=QuantFormat.QDQ,
-                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-        return dst.read_bytes()

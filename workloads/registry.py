@@ -343,11 +343,12 @@ def _entry(entry: Any, wheels: dict, siblings: dict, where: str) -> Workload:
             raise ConfigError(f"{where}: 'generate' must be a mapping with builder, seed, ...")
         spec = dict(entry["generate"])
         origin = GeneratedModel(name, spec.pop("builder", ""), int(spec.pop("seed", 0)),
-                                spec.pop("config", {}) or {}, spec.pop("quantize", None))
+                                spec.pop("config", {}) or {}, spec.pop("quantize", None),
+                                str(entry["format"]))
         if spec:
             raise ConfigError(f"{where}: unknown generate field(s) {', '.join(sorted(spec))}")
         sha256 = origin.cached_sha256()
-        path = "model.onnx"
+        path = origin.cache_path().name
     else:
         spec = entry["installed"]
         if not isinstance(spec, dict) or set(spec) != {"package", "path"}:
