@@ -239,11 +239,12 @@ class Streamer:
                     else:
                         time.sleep(delay)
             t0 = time.perf_counter_ns()
-            if role == "wake_word":
-                self.stages.wake.invoke()
-            else:
-                at = int(due[role] * 16000) % max(len(samples) - chunk, 1)
-                _, state = self.stages.vad_step(samples[at:at + chunk], state)
+            with self.stages.guard(role):
+                if role == "wake_word":
+                    self.stages.wake.invoke()
+                else:
+                    at = int(due[role] * 16000) % max(len(samples) - chunk, 1)
+                    _, state = self.stages.vad_step(samples[at:at + chunk], state)
             self.latency_ms[role].append((time.perf_counter_ns() - t0) / 1e6)
             due[role] = ready
 
@@ -325,7 +326,8 @@ def isolated(stages: Stages, audio: dict, settings: MeasureSettings) -> dict[str
     chunk = audio["samples"][:audio["vad_chunk"]]
     buffer = pad_or_trim(audio["utterance"], stages.n_frames * 160 / SAMPLE_RATE)
     mel = log_mel(buffer, stages.n_frames)
-    cross = stages.encode(mel)
+    with stages.guard("asr_encoder"):
+        cross = stages.encode(mel)
     prompt = stages.prompt(list(range(spec.asr_tokens)))
     calls = {
         "wake_word": stages.wake.invoke,
