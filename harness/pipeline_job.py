@@ -380,8 +380,11 @@ def run_pipeline_job(job, store, settings: MeasureSettings, run_isolated, phone=
     stages: dict[str, dict[str, Any]] = {}
     try:
         for stage in spec.stages:
-            stage_workload = workload.stage_workloads[stage.role]
             with stage_errors(stage.role, stage.workload, stage.backend):
+                backend = parse_backend(stage.backend)
+                stage_workload = workload.stage_workloads[stage.role].for_format(backend.format)
+                if stage_workload is None:
+                    raise RuntimeFailure(f"{backend.base} does not run this model's format")
                 path = stage_workload.path()
                 stages[stage.role] = {"workload": stage.workload, "backend": stage.backend,
                                       "model_path": str(path),

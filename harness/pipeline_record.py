@@ -47,7 +47,11 @@ def pipeline_result(spec: pl.PipelineSpec, alone: dict[str, Any], reps: list[dic
                     init_ms: dict[str, float], backends: dict[str, str],
                     extra: dict[str, Any]) -> dict[str, Any]:
     """The worker's result for a pipeline job: the record's ``pipeline`` block, its
-    ``latency_ms`` (end to end per repetition) and the usual fields."""
+    ``latency_ms`` (end to end per repetition) and the usual fields. A stage that was not
+    measured (on a phone: the log-mel, the listening) has None in ``alone`` and its reason in
+    ``extra["missing"]``; the path is the stages the repetitions measured."""
+    missing = extra.get("missing") or {}
+    path = [k for k in pl.E2E_PATH if k in reps[0]["stages"]]
     plain = [r for r in reps if not r["streaming"]]
     streamed = [r for r in reps if r["streaming"]]
     main = streamed or plain
@@ -56,24 +60,27 @@ def pipeline_result(spec: pl.PipelineSpec, alone: dict[str, Any], reps: list[dic
     workloads = {s.role: s.workload for s in spec.stages}
     rows = []
     for role in ORDER:
-        on_path = role in pl.E2E_PATH
+        on_path = role in path
         row: dict[str, Any] = {
             "stage": role, "workload": workloads.get(role, "numpy/scipy"),
             "backend": backends.get(role, "host:cpu"), "on_e2e_path": on_path,
-            "isolated_ms": alone[role]["latency_ms"]["median"],
-            "isolated": alone[role], "init_ms": init_ms.get(role), "note": STAGE_NOTES[role]}
+            "isolated_ms": alone[role]["latency_ms"]["median"] if alone.get(role) else None,
+            "isolated": alone.get(role), "init_ms": init_ms.get(role),
+            "note": extra.get("notes", {}).get(role, STAGE_NOTES[role])}
+        if role in missing:
+            row["missing_reason"] = missing[role]
+        heard = [r["listening_ms"][role] for r in main
+                 if (r.get("listening_ms") or {}).get(role) is not None]
         if on_path:
             row["in_pipeline_ms"] = _mean([r["stages"][role] for r in main])
             row["in_pipeline_plain_ms"] = _mean([r["stages"][role] for r in plain])
             row["share_of_e2e"] = row["in_pipeline_ms"] / e2e_mean
         else:
-            row["in_pipeline_ms"] = _mean([r["listening_ms"][role] for r in main
-                                           if r["listening_ms"][role] is not None])
+            row["in_pipeline_ms"] = _mean(heard) if heard else None
             row["in_pipeline_plain_ms"] = None
             row["share_of_e2e"] = None
         if role in pl.STREAMING:
-            row["listening_ms_per_inference"] = _mean(
-                [r["listening_ms"][role] for r in main if r["listening_ms"][role] is not None])
+            row["listening_ms_per_inference"] = _mean(heard) if heard else None
             during = [r["during_path"][role] for r in streamed]
             row["during_path"] = ({"inferences": _mean([d["inferences"] for d in during]),
                                    "busy_ms": _mean([d["busy_ms"] for d in during])}
@@ -81,14 +88,14 @@ def pipeline_result(spec: pl.PipelineSpec, alone: dict[str, Any], reps: list[dic
         rows.append(row)
     gaps = {k: _mean([r["gaps"][k] for r in main]) for k in main[0]["gaps"]}
     plain_gaps = sum(_mean([r["gaps"][k] for r in plain]) for k in plain[0]["gaps"])
-    isolated = {k: alone[k]["latency_ms"]["median"] for k in pl.E2E_PATH}
-    plain_stages = {k: _mean([r["stages"][k] for r in plain]) for k in pl.E2E_PATH}
+    isolated = {k: alone[k]["latency_ms"]["median"] for k in path}
+    plain_stages = {k: _mean([r["stages"][k] for r in plain]) for k in path}
     explained = pl.explain(isolated, plain_stages, plain_gaps, _mean([r["e2e"] for r in plain]),
                            e2e_mean if streamed else None)
     explained["how"] = EXPLAINED
     add_up = max(abs(sum(r["stages"].values()) + sum(r["gaps"].values()) - r["e2e"])
                  for r in reps)
-    copies = {k: int(v) for k, v in main[0]["copies_bytes"].items()}
+    copies = {k: int(v) for k, v in (main[0].get("copies_bytes") or {}).items()}
     e2e_block = {
         "in_pipeline_mean_ms": e2e_mean,
         "in_pipeline": summarize(e2e_main),
@@ -112,6 +119,7 @@ def pipeline_result(spec: pl.PipelineSpec, alone: dict[str, Any], reps: list[dic
         "explained": explained,
         "repetitions": [{k: r[k] for k in ("streaming", "stages", "gaps", "e2e")}
                         for r in reps],
+        **({"missing": missing} if missing else {}),
     }
     return {
         "status": "ok", "error": None,
