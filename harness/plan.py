@@ -123,6 +123,9 @@ def _pipeline_job(index: int, device: Device, workload, chosen, known) -> Job:
     for stage in workload.pipeline.stages:
         spec = parse_backend(stage.backend, known=sorted(set(known) | set(KNOWN_BACKENDS)))
         why = known.get(spec.base, f"{spec.base} does not run on {device.spec}")
+        if why is None and stage.role == "llm" and _is_phone(device) and \
+                spec.runtime != "llama":
+            why = "on a phone the language model runs through llama-bench: a llama:* backend"
         if why is not None:
             reason = f"stage {stage.role} ({stage.workload}): {why}"
             break

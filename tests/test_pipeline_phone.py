@@ -67,3 +67,21 @@ def test_a_pipeline_on_a_simulated_phone_runs_each_stage_through_its_tool(androi
         assert rep["gaps"]["before_asr_encoder"] > 0  # a fresh process loads the model
     assert block["explained"]["contention_ms"] is None
     assert "llama-bench" in record["tool"]["name"] and "benchmark_model" in record["tool"]["name"]
+
+
+def test_on_a_phone_a_pipeline_whose_llm_is_not_on_llama_bench_is_skipped_with_the_reason():
+    from types import SimpleNamespace
+
+    from npubench.harness.plan import make_plan
+    from npubench.harness.suites import load_suite
+    from npubench.workloads.pipelines import pipeline_workload
+
+    phone = SimpleNamespace(spec="sim:sm8650", kind="android",
+                            backends=lambda: dict.fromkeys(["ort:cpu", "tflite:cpu"]))
+    spec = load_suite("assistant").pipelines[0]
+    (job,) = make_plan([phone], [pipeline_workload(spec)], ["ort:cpu"])
+    assert job.job_id == "assistant_whisper_tiny@ort:cpu@sim:sm8650"
+    assert job.skip_reason.startswith("stage llm (llama_125m_int4): on a phone")
+    (job,) = make_plan([SimpleNamespace(spec="host", backends=lambda: {"ort:cpu": None})],
+                       [pipeline_workload(spec)], ["ort:cpu"])
+    assert job.skip_reason.startswith("stage wake_word (okay_nabu): tflite:cpu does not run")
