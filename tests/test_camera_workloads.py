@@ -195,7 +195,7 @@ def _npubench(*args: str, timeout: float = 300, env=None):
 
 def test_workloads_json_marks_camera_models_untrained_with_a_reference():
     items = {w["name"]: w for w in json.loads(_npubench("workloads", "--json").stdout)}
-    camera = {n: w for n, w in items.items() if "camera" in w["tags"]}
+    camera = {n: w for n, w in items.items() if "camera" in w["tags"] and w["synthetic"]}
     assert len(camera) >= 40
     for name, w in camera.items():
         assert w["trained"] is False and w["synthetic"] is True, name
@@ -229,3 +229,34 @@ def test_a_camera_workload_runs_on_the_host_and_on_a_simulated_phone(tmp_path):
         assert record["workload"]["trained"] is False and record["workload"]["reference"]
         assert record["device"]["simulated"] is (device != "host")
         assert record["latency_ms"]["median"] > 0
+
+
+# --- segmentation at the camera frame ----------------------------------------------------------
+
+
+def test_resize_around_runs_a_fixed_size_model_at_a_camera_frame():
+    from npubench.workloads.tflite_writer import resize_around
+
+    small = _model("espcn", "tflite").build()  # 32x32 -> 64x64
+    framed = resize_around(small, 320, 180)
+    frame = np.random.default_rng(0).uniform(0, 1, (1, 180, 320, 3)).astype(np.float32)
+    out = _run(framed, "tflite", {"image": frame})
+    assert out.shape == (1, 180, 320, 3) and np.isfinite(out).all()
+    assert _ops(framed, "tflite")["RESIZE_BILINEAR"] == 2
+
+
+@pytest.mark.network
+def test_selfie_segmentation_cannot_resize_to_1080p_but_runs_inside_the_camera_resize():
+    from ai_edge_litert.interpreter import Interpreter
+
+    table = builtin()
+    real = Interpreter(model_path=str(table["selfie_segmentation"].path()))
+    real.resize_tensor_input(real.get_input_details()[0]["index"], [1, 1080, 1920, 3])
+    with pytest.raises(RuntimeError):  # its pools and resizes are fixed for 256x256
+        real.allocate_tensors()
+    framed = table["seg_selfie_1080p_fp16_tflite"]
+    frame = np.random.default_rng(0).uniform(0, 1, (1, 1080, 1920, 3)).astype(np.float32)
+    mask = _run(framed.path().read_bytes(), "tflite", {"image": frame})
+    assert mask.shape == (1, 1080, 1920, 1) and np.isfinite(mask).all()
+    record = framed.to_record()
+    assert record["trained"] is True and record["sha256"] and "1920x1080" in record["source"]

@@ -59,8 +59,49 @@ def _version(dist: str) -> str:
         return "missing"
 
 
+class BuiltModel:
+    """A model file npubench makes and caches: ``generated/<key()>/model.<format>`` with a
+    ``.sha256`` sidecar, written atomically; subclasses give ``key``, ``build`` and ``format``."""
+
+    name: str
+    format: str
+
+    def key(self) -> str:
+        raise NotImplementedError
+
+    def build(self) -> bytes:
+        raise NotImplementedError
+
+    def cache_path(self) -> Path:
+        return cache_dir() / "generated" / self.key() / f"model.{self.format}"
+
+    def cached(self) -> Path | None:
+        path = self.cache_path()
+        return path if path.is_file() and _sidecar(path).is_file() else None
+
+    def cached_sha256(self) -> str | None:
+        """The sha256 recorded when the model was built, if it is in the cache."""
+        path = self.cached()
+        return _sidecar(path).read_text().strip() if path else None
+
+    def materialize(self) -> Path:
+        """The cached model file, built now if missing or no longer matching its sha256."""
+        path = self.cache_path()
+        recorded = self.cached_sha256()
+        if recorded is not None and sha256_file(path) == recorded:
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log.info("building model %s in %s", self.name, path.parent)
+        data = self.build()
+        with _atomic(path) as out:
+            out.write_bytes(data)
+        with _atomic(_sidecar(path)) as out:
+            out.write_text(hashlib.sha256(data).hexdigest() + "\n")
+        return path
+
+
 @dataclass(frozen=True)
-class GeneratedModel:
+class GeneratedModel(BuiltModel):
     """A model built from ``builder`` with ``config`` (keyword arguments) and ``seed``."""
 
     name: str
@@ -101,33 +142,6 @@ class GeneratedModel:
         blob = json.dumps(spec, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
-    def cache_path(self) -> Path:
-        return cache_dir() / "generated" / self.key() / f"model.{self.format}"
-
-    def cached(self) -> Path | None:
-        path = self.cache_path()
-        return path if path.is_file() and _sidecar(path).is_file() else None
-
-    def cached_sha256(self) -> str | None:
-        """The sha256 recorded when the model was built, if it is in the cache."""
-        path = self.cached()
-        return _sidecar(path).read_text().strip() if path else None
-
-    def materialize(self) -> Path:
-        """The cached model file, built now if missing or no longer matching its sha256."""
-        path = self.cache_path()
-        recorded = self.cached_sha256()
-        if recorded is not None and sha256_file(path) == recorded:
-            return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        log.info("building synthetic model %s in %s", self.name, path.parent)
-        data = self.build()
-        with _atomic(path) as out:
-            out.write_bytes(data)
-        with _atomic(_sidecar(path)) as out:
-            out.write_text(hashlib.sha256(data).hexdigest() + "\n")
-        return path
-
     def build(self) -> bytes:
         """The serialized model (deterministic for the same key)."""
         from npubench.workloads import quantize
@@ -148,6 +162,37 @@ class GeneratedModel:
         if self.format == "tflite":
             return quantize.quantize_tflite(data, self.seed, value_range, calibration)
         return quantize.quantize_onnx(data, self.quantize, self.seed, value_range, calibration)
+
+
+@dataclass(frozen=True)
+class FramedModel(BuiltModel):
+    """A real TFLite model (``inner``, e.g. a fetched MediaPipe model) run at a camera frame:
+    the frame resized to the model's input, the output resized back to the frame
+    (``tflite_writer.resize_around``). The model's weights are its own (trained)."""
+
+    name: str
+    inner: Any  # the origin of the real model (verified against ``inner_sha256`` when fetched)
+    inner_sha256: str
+    width: int
+    height: int
+    format: str = "tflite"
+
+    @property
+    def source(self) -> str:
+        return f"{self.inner.source} (run at {self.width}x{self.height}: resized in and out)"
+
+    def key(self) -> str:
+        blob = json.dumps({"framed": self.inner_sha256, "width": self.width,
+                           "height": self.height, "builder_version": BUILDER_VERSION,
+                           "versions": {"ai-edge-litert": _version("ai-edge-litert"),
+                                        "flatbuffers": _version("flatbuffers")}},
+                          sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+    def build(self) -> bytes:
+        from npubench.workloads.tflite_writer import resize_around
+
+        return resize_around(self.inner.materialize().read_bytes(), self.width, self.height)
 
 
 def _builder_module(name: str):

@@ -17,7 +17,7 @@ import yaml
 
 from npubench.errors import ConfigError, WorkloadError
 from npubench.workloads.fetch import Wheel, WheelModel, sha256_file
-from npubench.workloads.generated import GeneratedModel, PackagedModel
+from npubench.workloads.generated import BuiltModel, FramedModel, GeneratedModel, PackagedModel
 from npubench.workloads.inputs import InputSpec
 from npubench.workloads.llm_config import LlmSpec
 from npubench.workloads.llm_workloads import (
@@ -34,7 +34,8 @@ __all__ = ["InputSpec", "Workload", "builtin", "parse_input_shapes", "resolve"]
 BUILTIN_YAML = Path(__file__).with_name("builtin.yaml")
 PRECISIONS = {"fp32", "fp16", "bf16", "int8", "int16", "int4", "mixed", "unknown"}
 _ENTRY_FIELDS = {"name", "task", "format", "precision", "license", "description", "tags",
-                 "inputs", "wheel", "path", "sha256", "generate", "installed", "reference"}
+                 "inputs", "wheel", "path", "sha256", "generate", "installed", "reference",
+                 "frame"}
 _ORIGINS = ("wheel", "generate", "installed")
 
 
@@ -110,7 +111,7 @@ class Workload:
         local = self.origin.cached() if self.origin is not None else None
         if local is not None:
             record["size_bytes"] = local.stat().st_size
-            if record["sha256"] is None and isinstance(self.origin, GeneratedModel):
+            if record["sha256"] is None and isinstance(self.origin, BuiltModel):
                 record["sha256"] = self.origin.cached_sha256()
         if self.inputs:
             record["inputs"] = {k: v.to_record() for k, v in self.inputs.items()}
@@ -338,6 +339,12 @@ def _entry(entry: Any, wheels: dict, siblings: dict, where: str) -> Workload:
         origin = WheelModel(name, wheel, entry["path"], sha256, kin)
         license_ = license_ or wheel_license
         path = entry["path"]
+        if "frame" in entry:  # the real model run at a camera frame (resized in and out)
+            frame = entry["frame"]
+            if not isinstance(frame, dict) or set(frame) != {"width", "height"}:
+                raise ConfigError(f"{where}: 'frame' must be a mapping of width and height")
+            origin = FramedModel(name, origin, sha256, int(frame["width"]), int(frame["height"]))
+            sha256 = origin.cached_sha256()
     elif origins[0] == "generate":
         if not isinstance(entry["generate"], dict):
             raise ConfigError(f"{where}: 'generate' must be a mapping with builder, seed, ...")

@@ -145,3 +145,61 @@ def write(net: Net, fp16: bool = False) -> bytes:
     builder = flatbuffers.Builder(1 << 20)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def resize_around(data: bytes, width: int, height: int) -> bytes:
+    """A TFLite model of one float32 NHWC image input and one NHWC output, run at a camera
+    frame: ``image`` [1,height,width,C] is resized bilinearly to the model's input size, the
+    model runs unchanged, and its output is resized back to ``height`` x ``width`` (``mask``).
+    What a camera pipeline does around a small segmentation model; the model's own tensors,
+    weights and custom ops are kept as they are."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as s
+
+    model = s.ModelT.InitFromPackedBuf(data, 0)
+    graph = model.subgraphs[0]
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise ValueError("resize_around: the model must have one input and one output")
+    inner_in, inner_out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    if inner_in.type != s.TensorType.FLOAT32 or len(inner_in.shape) != 4:
+        raise ValueError("resize_around: the input must be a float32 NHWC image")
+
+    def tensor(name: bytes, shape, dtype=s.TensorType.FLOAT32, payload=None) -> int:
+        t = s.TensorT()
+        t.name, t.shape, t.type, t.buffer = name, list(shape), dtype, len(model.buffers)
+        buf = s.BufferT()
+        if payload is not None:
+            buf.data = np.asarray(payload, np.int32).view(np.uint8)
+        model.buffers.append(buf)
+        graph.tensors.append(t)
+        return len(graph.tensors) - 1
+
+    codes = [c.builtinCode for c in model.operatorCodes]
+    if s.BuiltinOperator.RESIZE_BILINEAR not in codes:
+        code = s.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = s.BuiltinOperator.RESIZE_BILINEAR
+        code.version = 3  # half_pixel_centers
+        model.operatorCodes.append(code)
+        codes.append(s.BuiltinOperator.RESIZE_BILINEAR)
+
+    def resize(src: int, size: tuple[int, int], dst: int) -> s.OperatorT:
+        op = s.OperatorT()
+        op.opcodeIndex = codes.index(s.BuiltinOperator.RESIZE_BILINEAR)
+        size_t = tensor(graph.tensors[dst].name + b"_size", [2], s.TensorType.INT32, size)
+        op.inputs, op.outputs = [src, size_t], [dst]
+        op.builtinOptionsType = s.BuiltinOptions.ResizeBilinearOptions
+        op.builtinOptions = s.ResizeBilinearOptionsT()
+        op.builtinOptions.halfPixelCenters = True
+        return op
+
+    _, in_h, in_w, channels = (int(d) for d in inner_in.shape)
+    image = tensor(b"image", [1, height, width, channels])
+    mask = tensor(b"mask", [1, height, width, int(inner_out.shape[-1])])
+    first = resize(image, (in_h, in_w), graph.inputs[0])
+    last = resize(graph.outputs[0], (height, width), mask)
+    graph.operators = [first, *graph.operators, last]
+    graph.inputs, graph.outputs = [image], [mask]
+    model.signatureDefs = None
+    builder = flatbuffers.Builder(len(data) + (1 << 16))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
