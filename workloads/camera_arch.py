@@ -130,7 +130,7 @@ class Net:
         for la in self.layers:
             if la.op == "conv":
                 h, w, cout = self.shapes[la.output]
-                cout_, k, _, per_group = la.weights[0].shape
+                _, k, _, per_group = la.weights[0].shape
                 total += h * w * cout * k * k * per_group
         return total
 
