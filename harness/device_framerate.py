@@ -152,5 +152,6 @@ def phone_series(side: dict, sensors, uptime0: float | None) -> dict[str, Any]:
             khz = row[at[f"max:{p}"]]
             cap[p].append(round(khz / 1e3, 1) if khz is not None else None)
     source = "the phone's sampler (thermal zones, cpufreq scaling_cur_freq)"
-    return {"temp": {"t_s": t_s, "c": temps, "source": source, "zones": zones},
+    return {"temp": {"t_s": t_s, "c": temps, "source": source, "zones": zones,
+                     "label": "hottest CPU/SoC zone (°C)"},
             "freq": {"t_s": t_s, "mhz": mhz, "cap_mhz": cap, "source": source}}

@@ -145,7 +145,7 @@ def timeline_svg(block: dict[str, Any], series: dict[str, Any], simulated: bool)
                          color="#ff7f0e", lw=1.2)
         else:
             _missing(temp_ax, "no temperature sensor was read")
-        temp_ax.set_ylabel("hottest °C")
+        temp_ax.set_ylabel(str(temp.get("label") or "hottest zone (°C)"), fontsize=9)
         _clocks(freq_ax, series.get("freq") or {}, float(block.get("window_s") or 1.0))
         freq_ax.set_ylabel("CPU clock (MHz)")
         freq_ax.set_xlabel("time since the first frame (s)")
