@@ -78,9 +78,13 @@ def test_dynamic_inputs_of_builtins_are_fixed(table):
 def test_every_suite_workload_is_a_builtin(table):
     folder = Path(__file__).parents[1] / "workloads" / "suites"
     for suite in folder.glob("*.yaml"):
-        for entry in yaml.safe_load(suite.read_text())["workloads"]:
+        data = yaml.safe_load(suite.read_text())
+        for entry in data.get("workloads") or []:
             name = entry if isinstance(entry, str) else entry["name"]
             assert name in table, f"{suite.name}: {name}"
+        for pipeline in data.get("pipelines") or []:  # workloads.pipelines
+            for role, stage in pipeline["stages"].items():
+                assert stage["workload"] in table, f"{suite.name}: {role}: {stage['workload']}"
 
 
 def test_unknown_name_lists_the_valid_names():
