@@ -4,7 +4,8 @@ a simulated phone exactly as a real one, over ADB.
 
 A ``sim:`` spec may carry options after ``?``: ``sim:sm8650?slowdown=WORKLOAD[:BACKEND]=FACTOR``
 (several knobs separated by ``,``; see ``devices/sim/slowdown.py``) and ``timing=measured|modeled``
-(``devices/sim/timing.py``), joined by ``&`` or ``,``:
+(``devices/sim/timing.py``) and ``ram_gb=GB`` (the phone as sold with that RAM, e.g. an 8 GB
+phone: ``sim:sm8650?ram_gb=8``; /proc/meminfo shows it), joined by ``&`` or ``,``:
 ``sim:sm8650?timing=modeled&slowdown=face=1.05`` or
 ``sim:sm8650?slowdown=face=1.05,timing=modeled``.
 The options stay in the simulator: the device's spec, and so every record, is ``sim:PROFILE``;
@@ -20,10 +21,11 @@ from dataclasses import dataclass, field
 from npubench.errors import ConfigError
 
 SIM_PREFIX = "sim:"
-SPEC_OPTIONS = ("slowdown", "timing")
+SPEC_OPTIONS = ("slowdown", "timing", "ram_gb")
 TIMING_MODES = ("measured", "modeled")
 SPEC_HINT = ("e.g. --device 'sim:sm8650?slowdown=WORKLOAD[:BACKEND]=1.05' or "
-             "'sim:sm8650?timing=modeled' (timing: measured or modeled)")
+             "'sim:sm8650?timing=modeled' (timing: measured or modeled) or "
+             "'sim:sm8650?ram_gb=8' (RAM in GB)")
 
 
 @dataclass(frozen=True)
@@ -33,18 +35,21 @@ class SimOptions:
     profile: str
     knobs: list[str] = field(default_factory=list)
     timing: str = "measured"
+    ram_gb: float | None = None
 
 
 def serve(profile: str, host: str = "127.0.0.1", port: int = 0, auth: bool = False,
-          slowdown: Sequence[str] = (), timing: str = "measured"):
+          slowdown: Sequence[str] = (), timing: str = "measured", ram_gb: float | None = None):
     """Start a simulated phone listening on ``host:port``; the returned handle has ``address``,
     ``describe()``, ``wait()`` and ``stop()``. ``slowdown``: ground-truth knobs
     ``WORKLOAD[:BACKEND]=FACTOR`` (a bad one is a ConfigError). ``timing``: ``measured`` (the
-    tools compute on the host CPU) or ``modeled`` (they wait the profile's modeled times)."""
+    tools compute on the host CPU) or ``modeled`` (they wait the profile's modeled times).
+    ``ram_gb``: the phone's RAM in GB instead of the profile's."""
     from npubench.devices.sim import start_sim
 
     return start_sim(profile, host=host, port=port, auth="verify" if auth else "none",
-                     slowdown=slowdown, timing=check_timing(timing))
+                     slowdown=slowdown, timing=check_timing(timing),
+                     **({"ram_gb": check_ram_gb(ram_gb)} if ram_gb is not None else {}))
 
 
 def check_timing(text: str) -> str:
@@ -54,6 +59,18 @@ def check_timing(text: str) -> str:
         raise ConfigError(f"unknown simulated timing {text!r}: it is measured or modeled",
                           hint=SPEC_HINT)
     return mode
+
+
+def check_ram_gb(value) -> float:
+    """A phone's RAM in GB (1 to 64); anything else is a ConfigError."""
+    try:
+        gb = float(value)
+    except (TypeError, ValueError):
+        gb = 0.0
+    if not 1 <= gb <= 64:
+        raise ConfigError(f"ram_gb={value!r}: a simulated phone's RAM is 1 to 64 GB",
+                          hint=SPEC_HINT)
+    return gb
 
 
 def parse_sim_spec(text: str) -> tuple[str, list[str]]:
@@ -67,7 +84,7 @@ def parse_sim_options(text: str) -> SimOptions:
     slowdown's knobs are separated by ``,``, and a ``timing=...`` may stand among them."""
     profile, _, query = text.partition("?")
     knobs: list[str] = []
-    timing = "measured"
+    timing, ram_gb = "measured", None
     for part in filter(None, query.split("&")):
         key, eq, value = part.partition("=")
         if key not in SPEC_OPTIONS or not eq:
@@ -75,10 +92,14 @@ def parse_sim_options(text: str) -> SimOptions:
         items = [k.strip() for k in value.split(",") if k.strip()]
         if key == "timing":
             timing, items = check_timing(items[0] if items else ""), items[1:]
+        elif key == "ram_gb":
+            ram_gb, items = check_ram_gb(items[0] if items else ""), items[1:]
         for item in items:
             name, eq, rest = item.partition("=")
             if name == "timing" and eq:
                 timing = check_timing(rest)
+            elif name == "ram_gb" and eq:
+                ram_gb = check_ram_gb(rest)
             elif name == "slowdown" and eq:
                 knobs.append(rest)
             elif key == "slowdown":
@@ -86,7 +107,7 @@ def parse_sim_options(text: str) -> SimOptions:
             else:
                 raise ConfigError(f"unknown option {item!r} in device sim:{text}",
                                   hint=SPEC_HINT)
-    return SimOptions(profile, knobs, timing)
+    return SimOptions(profile, knobs, timing, ram_gb)
 
 
 def start_sim_device(profile: str):
@@ -98,7 +119,7 @@ def start_sim_device(profile: str):
 
     options = parse_sim_options(profile)
     profile, knobs = options.profile, options.knobs
-    server = serve(profile, slowdown=knobs, timing=options.timing)
+    server = serve(profile, slowdown=knobs, timing=options.timing, ram_gb=options.ram_gb)
     if knobs:
         print(f"npubench-sim: {profile} slowdown knobs (ground truth, the tools report times "
               f"x FACTOR): {server.userland.slowdown.describe()}", file=sys.stderr, flush=True)

@@ -39,7 +39,7 @@ def run_host_llm_job(job: dict[str, Any]) -> dict[str, Any]:
     from npubench.devices.host import ort_provider_name
     from npubench.harness.host_job import _peak_memory_mb, _rss_mb, _telemetry
     from npubench.workloads.llm_config import check_tokens
-    from npubench.workloads.llm_loop import Decoder, generate, prompt_ids
+    from npubench.workloads.llm_loop import Decoder, generate, mapped_mb, proc_status, prompt_ids
     from npubench.workloads.llm_models import check_fits
 
     settings = MeasureSettings(**job["settings"])
@@ -84,6 +84,10 @@ def run_host_llm_job(job: dict[str, Any]) -> dict[str, Any]:
     peak_mb, source = _peak_memory_mb()
     weight_bytes = config.weight_bytes(job["precision"])
     kv_bytes = config.kv_cache_bytes(n_prompt + n_gen, job["precision"])
+    memory = memory_breakdown(
+        peak_mb, rss_before_mb, weight_bytes, kv_bytes, config.prepack_bytes(job["precision"]),
+        {**decoder.load_memory, **{f"end_{k}": v for k, v in proc_status().items()},
+         "end_weights_file_resident_mb": mapped_mb(Path(job["model_path"]).parent)})
     validity_reasons = []
     if len(reps) < 3:
         validity_reasons.append(f"{len(reps)} repetitions: too few for a confidence interval")
@@ -116,7 +120,7 @@ def run_host_llm_job(job: dict[str, Any]) -> dict[str, Any]:
         "llm": {"prompt_tokens": n_prompt, "gen_tokens": n_gen, "repetitions": len(reps),
                 "params": config.param_count(), "weight_bytes": weight_bytes,
                 "kv_cache_bytes": kv_bytes, "load_ms": decoder.load_ms, **figures["blocks"],
-                "source": SOURCE},
+                "memory": memory, "source": SOURCE},
         "samples": {
             "latency_ms": [ns / 1e6 for r in reps for ns in r.step_ns],
             "ttft_ms": [r.prefill_ns / 1e6 for r in reps],
@@ -126,6 +130,37 @@ def run_host_llm_job(job: dict[str, Any]) -> dict[str, Any]:
             "telemetry": tele.samples if tele is not None else [],
         },
     }
+
+
+MEMORY_TARGET_RATIO = 1.3
+MEMORY_SOURCE = (
+    "peak RSS of the job's worker (VmHWM) against the model's weight and KV-cache bytes; the "
+    "parts: the worker before the model is loaded (Python, numpy, ONNX Runtime), the weights "
+    "(the fp16 embedding stays in the mapped data file, MatMulNBits keeps a packed copy of its "
+    "4-bit weights and scales), the block sums ORT's int8-compute MatMulNBits adds when it "
+    "pre-packs int4 weights (one float per 32 weights), the KV cache, and the rest: a step's "
+    "presents beside its pasts (the cache twice for a moment), activations of the prompt's "
+    "batch and ORT's arena. The mapped pages of the original scales, which ORT keeps after "
+    "pre-packing them, are handed back after load (released_after_load_mb)")
+
+
+def memory_breakdown(peak_mb: float, before_load_mb: float | None, weight_bytes: int,
+                     kv_bytes: int, prepack_bytes: int, measured: dict) -> dict[str, Any]:
+    """Where an LLM job's peak memory goes: the measured peak against weights + KV cache
+    (``ratio``, target ``MEMORY_TARGET_RATIO``), split into the parts the runtime is known to
+    hold and the rest; ``measured`` keeps the /proc readings at load and at the end."""
+    mib = 2**20
+    base = weight_bytes / mib + kv_bytes / mib
+    parts = {"before_load": before_load_mb, "weights": weight_bytes / mib,
+             "prepacked_block_sums": prepack_bytes / mib, "kv_cache": kv_bytes / mib}
+    known = sum(v for v in parts.values() if v is not None)
+    parts["rest"] = peak_mb - known
+    return {"peak_mb": peak_mb, "weights_plus_kv_mb": base,
+            "ratio": peak_mb / base if base else None, "target_ratio": MEMORY_TARGET_RATIO,
+            "parts_mb": {k: round(v, 1) if v is not None else None for k, v in parts.items()},
+            "measured_mb": {k: round(v, 1) if isinstance(v, float) else v
+                            for k, v in measured.items()},
+            "source": MEMORY_SOURCE}
 
 
 def llm_figures(reps: list, n_prompt: int, n_gen: int) -> dict[str, Any]:

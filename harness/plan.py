@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from npubench.devices.base import Device
 from npubench.errors import ConfigError
 from npubench.harness.backends import KNOWN_BACKENDS, BackendSpec, parse_backend
+from npubench.workloads.llm_models import plan_memory_fit
 
 SHOWN_WHEN_MISSING = ("ort:cuda",)
 """Backends that ``all`` lists even where they cannot run, so a report says why they are absent."""
@@ -21,6 +22,8 @@ class Job:
     workload: object  # workloads.registry.Workload
     backend: BackendSpec
     skip_reason: str | None = None
+    memory_fit: dict | None = None
+    """An LLM job's memory estimate against the device's limit (``workloads.llm_models``)."""
 
     @property
     def job_id(self) -> str:
@@ -109,7 +112,8 @@ def make_plan(
                 # big core from the phone's CPU topology (devices.cpu_topology)
                 spec = backend.with_options(
                     threads=threads or (None if _is_phone(device) else host_threads))
-                jobs.append(Job(len(jobs), device, variant, spec, reason))
+                too_large, fit = plan_memory_fit(device, variant)
+                jobs.append(Job(len(jobs), device, variant, spec, reason or too_large, fit))
     return jobs
 
 

@@ -26,6 +26,7 @@ def base_record(job, run_id: str, started_at: str, settings: dict[str, Any]) -> 
         "backend": job.backend.to_record(),
         "tool": None,
         "settings": settings,
+        **({"memory_fit": job.memory_fit} if getattr(job, "memory_fit", None) else {}),
     }
 
 

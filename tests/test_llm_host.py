@@ -139,11 +139,12 @@ def test_a_preset_too_large_for_memory_is_refused_with_the_estimate(tmp_path, ca
     env = {**os.environ, "NPUBENCH_MEMORY_AVAILABLE_MB": "1024"}
     result = npubench("run", "--workload", "llama_1b_fp32", "--backend", "ort:cpu", "--out",
                       str(out), env=env)
-    assert result.returncode == 4, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr  # skipped, not failed
     (record,) = read_records(out)
-    assert record["status"] == "failed"
+    assert record["status"] == "skipped"
     assert "1.10B parameters at fp32 need about" in record["error"]["message"]
-    assert "only 1.0 GiB of memory is available" in record["error"]["message"]
+    assert "more than the 1.0 GiB this device allows" in record["error"]["message"]
+    assert record["memory_fit"]["limit_bytes"] == 2**30 and not record["memory_fit"]["fits"]
     assert not (cache / "generated").exists() or not any((cache / "generated").iterdir())
 
 

@@ -26,6 +26,11 @@ DEFAULT_PROMPT_TOKENS = 512  # llama-bench's -p default
 DEFAULT_GEN_TOKENS = 128  # llama-bench's -n default
 RUN_OVERHEAD_BYTES = 256 * 2**20
 """Memory a decoder run needs besides weights and KV cache: the runtime, activations."""
+RUNTIMES = ("onnxruntime", "llama.cpp")
+"""Where a generated decoder runs: ONNX Runtime on the host (the ONNX form), llama.cpp on a
+phone (the GGUF form); their weights and KV cache take different bytes."""
+GGUF_BYTES_PER_WEIGHT = {"fp32": 4.0, "fp16": 2.0, "int8": 34 / 32, "int4": 18 / 32}
+"""GGML's F32, F16, Q8_0 and Q4_0 (a fp16 scale per block of 32 values)."""
 
 
 @dataclass(frozen=True)
@@ -127,21 +132,74 @@ class DecoderConfig:
             linear = sum(i * o // 2 + (i // BLOCK_SIZE) * o * 4 for i, o in matrices)
         return linear + embed * 2 + norms * 4
 
-    def kv_cache_bytes(self, tokens: int, precision: str) -> int:
-        """Bytes of the KV cache holding ``tokens`` positions (fp16 for fp16 models)."""
-        size = 2 if precision == "fp16" else 4
+    def gguf_weight_bytes(self, precision: str) -> int:
+        """Bytes of the weights in the GGUF form (``workloads.gguf_write``): every matrix and
+        the embedding table in the precision's GGML type, the norms F32."""
+        if precision not in GGUF_BYTES_PER_WEIGHT:
+            raise WorkloadError(f"unknown LLM precision {precision!r}",
+                                hint="valid: " + ", ".join(LLM_PRECISIONS))
+        matrices = sum(i * o for _, i, o in self.linear_shapes()) * self.layers
+        matrices += 2 * self.hidden * self.vocab  # output projection and embedding table
+        norms = (2 * self.layers + 1) * self.hidden
+        return int(matrices * GGUF_BYTES_PER_WEIGHT[precision]) + norms * 4
+
+    def kv_cache_bytes(self, tokens: int, precision: str, runtime: str = "onnxruntime") -> int:
+        """Bytes of the KV cache holding ``tokens`` positions: fp16 for fp16 models in ONNX
+        Runtime, fp32 otherwise; always fp16 in llama.cpp (its default cache type)."""
+        size = 2 if precision == "fp16" or runtime == "llama.cpp" else 4
         return 2 * self.layers * self.kv_dim * tokens * size
 
-    def memory_estimate(self, precision: str, tokens: int) -> dict[str, int]:
-        """What running needs, in bytes: weights + KV cache + RUN_OVERHEAD_BYTES. (Building
-        needs far less: the builders write one tensor at a time.)"""
-        weights = self.weight_bytes(precision)
-        kv = self.kv_cache_bytes(tokens, precision)
-        return {"weights": weights, "kv_cache": kv,
-                "run": weights + kv + RUN_OVERHEAD_BYTES}
+    def prepack_bytes(self, precision: str) -> int:
+        """What ONNX Runtime's CPU kernels add to the weights when they pre-pack them at load:
+        for int4, MatMulNBits at accuracy_level 4 (int8 compute) keeps one float per block of
+        32 weights (the block sums MLAS's int8 kernel needs) beside its packed copy of the
+        weights and scales, +4 bytes per 32 weights; nothing counted for the other precisions."""
+        if precision != "int4":
+            return 0
+        matrices = [(i, o) for _, i, o in self.linear_shapes()] * self.layers
+        matrices.append((self.hidden, self.vocab))
+        return sum((i // BLOCK_SIZE) * o * 4 for i, o in matrices)
+
+    def memory_estimate(self, precision: str, tokens: int,
+                        runtime: str = "onnxruntime") -> dict[str, int]:
+        """What running needs, in bytes: weights + KV cache + what the runtime adds (its
+        pre-packed extras and RUN_OVERHEAD_BYTES); ``run`` is the sum. (Building needs far
+        less: the builders write one tensor at a time.)"""
+        if runtime not in RUNTIMES:
+            raise WorkloadError(f"unknown LLM runtime {runtime!r}", hint=", ".join(RUNTIMES))
+        gguf = runtime == "llama.cpp"
+        weights = self.gguf_weight_bytes(precision) if gguf else self.weight_bytes(precision)
+        kv = self.kv_cache_bytes(tokens, precision, runtime)
+        extra = RUN_OVERHEAD_BYTES + (0 if gguf else self.prepack_bytes(precision))
+        return {"weights": weights, "kv_cache": kv, "runtime": extra,
+                "run": weights + kv + extra}
 
     def to_record(self) -> dict[str, Any]:
         return {**asdict(self), "head_dim": self.head_dim, "params": self.param_count()}
+
+
+def memory_fit(config: DecoderConfig, precision: str, tokens: int, runtime: str,
+               limit_bytes: int, limit_source: str) -> dict[str, Any]:
+    """The memory-fit record of running ``config`` at ``precision`` for ``tokens`` positions
+    in ``runtime`` against a device's ``limit_bytes``: the estimate's parts, the limit and where
+    it comes from, and whether it fits."""
+    estimate = config.memory_estimate(precision, tokens, runtime)
+    return {"fits": estimate["run"] <= limit_bytes, "need_bytes": estimate["run"],
+            "weights_bytes": estimate["weights"], "kv_cache_bytes": estimate["kv_cache"],
+            "runtime_bytes": estimate["runtime"], "limit_bytes": int(limit_bytes),
+            "limit_source": limit_source, "runtime": runtime, "tokens": tokens,
+            "precision": precision, "params": config.param_count()}
+
+
+def memory_fit_message(name: str, fit: dict[str, Any]) -> str:
+    """What a skipped record says: the model, the estimate's parts and the limit."""
+    gib = 2**30
+    return (f"{name}: {fit['params'] / 1e9:.2f}B parameters at {fit['precision']} need about "
+            f"{fit['need_bytes'] / gib:.1f} GiB to run in {fit['runtime']} (weights "
+            f"{fit['weights_bytes'] / gib:.2f} GiB + KV cache {fit['kv_cache_bytes'] / gib:.2f} "
+            f"GiB for {fit['tokens']} tokens + runtime {fit['runtime_bytes'] / gib:.2f} GiB), "
+            f"more than the {fit['limit_bytes'] / gib:.1f} GiB this device allows "
+            f"({fit['limit_source']})")
 
 
 def check_tokens(config: DecoderConfig, prompt: int, generate: int, where: str) -> None:

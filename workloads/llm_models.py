@@ -19,10 +19,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from npubench.errors import WorkloadError
+from npubench.errors import ConfigError, NpubenchError, WorkloadError
 from npubench.workloads.fetch import cache_dir, sha256_file
 from npubench.workloads.generated import _atomic, _version
-from npubench.workloads.llm_config import DecoderConfig
+from npubench.workloads.llm_config import (
+    LLM_PRECISIONS,
+    DecoderConfig,
+    memory_fit,
+    memory_fit_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,31 +35,101 @@ DECODER_BUILDER_VERSION = 1  # bump when decoder_builder changes the graph for t
 ALIGN = 4096  # external-data offsets: page-aligned, so ORT may mmap them
 MEMORY_ENV = "NPUBENCH_MEMORY_AVAILABLE_MB"
 """Overrides what this machine is taken to have free (for a farm host shared with other work)."""
+PHONE_SHARE_ENV = "NPUBENCH_PHONE_MEMORY_SHARE"
+PHONE_MEMORY_SHARE = 0.6
+"""The share of a phone's RAM (MemTotal) one app's model may take. Android keeps the rest for
+the system, the launcher and cached apps, and its low-memory killer ends the foreground app
+when it grows past that; 60% is what Off Grid (an on-device llama.cpp app) budgets before it
+refuses to load a model (alichherawalla/off-grid-mobile-ai, docs technical/memory-management:
+"a 60% safe limit of total device RAM", from DeviceInfo.getTotalMemory). Overridden by
+$NPUBENCH_PHONE_MEMORY_SHARE (a fraction, e.g. 0.5)."""
+PHONE_SHARE_SOURCE = ("share of the phone's RAM (MemTotal) an app's model may take: 60%, the "
+                      "budget of the Off Grid on-device LLM app")
 
 
 def available_memory_bytes() -> int:
+    return host_memory_limit()[0]
+
+
+def host_memory_limit() -> tuple[int, str]:
+    """(bytes, where the figure comes from): $NPUBENCH_MEMORY_AVAILABLE_MB, else the memory
+    psutil says is available now."""
     override = os.environ.get(MEMORY_ENV)
     if override:
-        return int(float(override) * 2**20)
+        try:
+            return int(float(override) * 2**20), f"${MEMORY_ENV}={override}"
+        except ValueError:
+            raise ConfigError(f"${MEMORY_ENV}={override!r} is not a number of MiB") from None
     import psutil
 
-    return psutil.virtual_memory().available
+    return psutil.virtual_memory().available, "available memory of this host (psutil)"
+
+
+def phone_memory_limit(ram_bytes: int) -> tuple[int, str]:
+    """(bytes, source): the share of the phone's RAM an app's model may take."""
+    text = os.environ.get(PHONE_SHARE_ENV)
+    share, source = PHONE_MEMORY_SHARE, PHONE_SHARE_SOURCE
+    if text:
+        try:
+            share = float(text)
+        except ValueError:
+            share = -1.0
+        if not 0 < share <= 1:
+            raise ConfigError(f"${PHONE_SHARE_ENV}={text!r} is not a fraction in (0, 1]",
+                              hint="e.g. NPUBENCH_PHONE_MEMORY_SHARE=0.5")
+        source = f"${PHONE_SHARE_ENV}={text} of the phone's RAM (MemTotal)"
+    return int(ram_bytes * share), f"{source}: {share:g} x {ram_bytes / 2**30:.1f} GiB"
+
+
+def device_memory_fit(device_info, config: DecoderConfig, precision: str, tokens: int,
+                      fmt: str) -> dict[str, Any] | None:
+    """The memory fit of a decoder on a device (``DeviceInfo``) before anything is built: on
+    the host the ONNX form in ONNX Runtime against the memory available, on a phone the GGUF
+    form in llama.cpp against its share of the phone's RAM. None where the limit is unknown (a
+    phone that did not say its RAM)."""
+    if device_info.kind == "host":
+        limit, source = host_memory_limit()
+    elif device_info.ram_bytes:
+        limit, source = phone_memory_limit(device_info.ram_bytes)
+    else:
+        return None
+    runtime = "llama.cpp" if fmt == "gguf" else "onnxruntime"
+    return memory_fit(config, precision, tokens, runtime, limit, source)
+
+
+def plan_memory_fit(device, workload) -> tuple[str | None, dict[str, Any] | None]:
+    """(why the job cannot run, its memory fit) of an LLM workload on a device at plan time,
+    so that nothing is built or pushed for a model the device cannot hold; (None, None) for
+    a workload that is not a decoder of known shape, or a device of unknown memory."""
+    llm = getattr(workload, "llm", None)
+    if llm is None or llm.config is None or workload.precision not in LLM_PRECISIONS:
+        return None, None
+    info = getattr(device, "info", None)
+    try:
+        info = info() if info is not None else None
+    except NpubenchError:  # a phone that does not answer: its job will say so
+        info = None
+    if info is None:
+        return None, None
+    fit = device_memory_fit(info, llm.config, workload.precision,
+                            llm.prompt_tokens + llm.gen_tokens, workload.format)
+    if fit is None or fit["fits"]:
+        return None, fit
+    return f"{memory_fit_message(workload.name, fit)}: {FIT_HINT}", fit
 
 
 def check_fits(name: str, config: DecoderConfig, precision: str, tokens: int) -> None:
     """A WorkloadError with the estimate when running the model needs more memory than is
     free. Called before building, so that nothing is written for a model that cannot be used."""
-    estimate = config.memory_estimate(precision, tokens)
-    free = available_memory_bytes()
-    need = estimate["run"]
-    if need > free:
-        gib = 2**30
-        raise WorkloadError(
-            f"{name}: {config.param_count() / 1e9:.2f}B parameters at {precision} need about "
-            f"{need / gib:.1f} GiB to run (weights {estimate['weights'] / gib:.1f} GiB + KV cache "
-            f"{estimate['kv_cache'] / gib:.2f} GiB for {tokens} tokens + runtime), but only "
-            f"{free / gib:.1f} GiB of memory is available",
-            hint="choose a smaller preset or a lower precision (int4), or free memory")
+    limit, source = host_memory_limit()
+    fit = memory_fit(config, precision, tokens, "onnxruntime", limit, source)
+    if not fit["fits"]:
+        raise WorkloadError(memory_fit_message(name, fit), hint=FIT_HINT)
+
+
+FIT_HINT = ("choose a smaller preset or a lower precision (int4), a shorter prompt, or free "
+            f"memory (${MEMORY_ENV} sets what the host may use, ${PHONE_SHARE_ENV} the share "
+            "of a phone's RAM)")
 
 
 class ExternalData:

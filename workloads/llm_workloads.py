@@ -20,7 +20,8 @@ from npubench.workloads.llm_config import (
 )
 
 SPEC_PREFIX = "decoder:"
-_PRESET_FIELDS = {"description", "config", "prompt_tokens", "gen_tokens", "seed"}
+_PRESET_FIELDS = {"description", "config", "prompt_tokens", "gen_tokens", "seed", "precisions",
+                  "reference", "published_params"}
 _SPEC_ALIASES = {"prompt": "prompt_tokens", "gen": "gen_tokens", "kv": "kv_heads",
                  "ffn": "intermediate"}
 
@@ -35,20 +36,21 @@ class DecoderEntry:
     prompt_tokens: int = DEFAULT_PROMPT_TOKENS
     gen_tokens: int = DEFAULT_GEN_TOKENS
     seed: int = 0
+    reference: str = ""
+    """Where the preset's shape comes from (the published config it copies)."""
 
 
 def parse_presets(presets: Any, precisions: Any, where: str) -> dict[str, dict[str, Any]]:
     """``llm_presets`` and ``llm_precisions`` of a registry document, validated: preset name ->
-    {config: DecoderConfig, description, prompt_tokens, gen_tokens, seed, precisions}."""
+    {config: DecoderConfig, description, prompt_tokens, gen_tokens, seed, precisions,
+    reference, published_params}. A preset's own ``precisions`` list replaces
+    ``llm_precisions`` for it (a 13B has no fp16 form that fits a phone or this host);
+    ``published_params`` is the parameter count its source publishes, for the tests."""
     if presets is None:
         return {}
     if not isinstance(presets, dict):
         raise ConfigError(f"{where}: 'llm_presets' must map preset names to mappings")
-    precisions = list(precisions or LLM_PRECISIONS)
-    unknown = [p for p in precisions if p not in LLM_PRECISIONS]
-    if unknown:
-        raise ConfigError(f"{where}: unknown LLM precision(s) {', '.join(map(str, unknown))}",
-                          hint="valid: " + ", ".join(LLM_PRECISIONS))
+    precisions = _precisions(precisions or LLM_PRECISIONS, f"{where}: llm_precisions")
     out: dict[str, dict[str, Any]] = {}
     for name, value in presets.items():
         at = f"{where}: llm_presets.{name}"
@@ -64,14 +66,29 @@ def parse_presets(presets: Any, precisions: Any, where: str) -> dict[str, dict[s
         out[name] = {"config": config, "description": str(value.get("description", "")),
                      "prompt_tokens": _positive(value, "prompt_tokens", DEFAULT_PROMPT_TOKENS, at),
                      "gen_tokens": _positive(value, "gen_tokens", DEFAULT_GEN_TOKENS, at),
-                     "seed": int(value.get("seed", 0)), "precisions": precisions}
+                     "seed": int(value.get("seed", 0)),
+                     "precisions": _precisions(value["precisions"], f"{at}.precisions")
+                     if "precisions" in value else precisions,
+                     "reference": str(value.get("reference", "")),
+                     "published_params": value.get("published_params")}
     return out
+
+
+def _precisions(values: Any, where: str) -> list[str]:
+    if not isinstance(values, list) or not values:
+        raise ConfigError(f"{where}: expected a list of precisions",
+                          hint="valid: " + ", ".join(LLM_PRECISIONS))
+    unknown = [p for p in values if p not in LLM_PRECISIONS]
+    if unknown:
+        raise ConfigError(f"{where}: unknown LLM precision(s) {', '.join(map(str, unknown))}",
+                          hint="valid: " + ", ".join(LLM_PRECISIONS))
+    return list(values)
 
 
 def preset_entries(presets: Mapping[str, dict[str, Any]]) -> list[DecoderEntry]:
     """One entry per (preset, precision), named ``PRESET_PRECISION``."""
     return [DecoderEntry(f"{name}_{precision}", name, p["description"], p["config"], precision,
-                         p["prompt_tokens"], p["gen_tokens"], p["seed"])
+                         p["prompt_tokens"], p["gen_tokens"], p["seed"], p["reference"])
             for name, p in presets.items() for precision in p["precisions"]]
 
 
@@ -120,7 +137,8 @@ def parse_decoder_spec(text: str, presets: Mapping[str, dict[str, Any]]) -> Deco
         f"{name}_{precision}".replace(".", "p"), preset_name,
         f"{preset_name} with {', '.join(f'{k}={v}' for k, v in values.items()) or 'no change'}",
         config, precision, tokens.get("prompt_tokens", preset["prompt_tokens"]),
-        tokens.get("gen_tokens", preset["gen_tokens"]), tokens.get("seed", preset["seed"]))
+        tokens.get("gen_tokens", preset["gen_tokens"]), tokens.get("seed", preset["seed"]),
+        preset["reference"] if not (set(values) & config_fields) else "")
 
 
 def _positive(value: dict, key: str, default: int, where: str) -> int:

@@ -252,7 +252,7 @@ def decoder_workload(entry: DecoderEntry) -> Workload:
                    "weights; random weights (architecture-real, never a trained model).").strip()
     common = dict(name=entry.name, task="text-generation", precision=entry.precision,
                   license="Apache-2.0", synthetic=True, description=description,
-                  tags=("synthetic", "llm"), llm=llm)
+                  tags=("synthetic", "llm"), llm=llm, reference=entry.reference)
     gguf = Workload(format="gguf", source=gguf_origin.source,
                     sha256=gguf_origin.cached_sha256(), origin=gguf_origin, **common)
     return Workload(format="onnx", source=onnx_origin.source,

@@ -76,13 +76,18 @@ class SimPhone:
 def start_sim(profile: str = "sm8650", host: str = "127.0.0.1", port: int = 0,
               auth: str = "none", faults: Faults | None = None,
               slowdown: Iterable[str] = (), timing: str = "measured",
-              **server_options) -> SimPhone:
+              ram_gb: float | None = None, **server_options) -> SimPhone:
     """Start a simulated phone with ``profile`` (e.g. ``sm8650``, ``mt6989``) listening on
     ``host:port`` (127.0.0.1 and a free port by default). ``slowdown``: ground-truth knobs
     ``WORKLOAD[:BACKEND]=FACTOR`` (``slowdown.py``); a bad one is a ConfigError. ``timing``:
-    ``measured`` (host work) or ``modeled`` (the tools wait modeled times, ``timing.py``)."""
+    ``measured`` (host work) or ``modeled`` (the tools wait modeled times, ``timing.py``).
+    ``ram_gb``: the phone's RAM instead of the profile's (``profiles.with_ram``)."""
     knobs = parse_knobs(slowdown)
     mode = check_mode(timing)
+    if ram_gb is not None:
+        from npubench.devices.sim.profiles import load_profile, with_ram
+
+        profile = with_ram(load_profile(profile), ram_gb)
     userland = Userland(profile)
     userland.slowdown = knobs
     userland.set_timing(mode)

@@ -5,7 +5,7 @@ dataclasses. Pure apart from reading the YAML file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,8 @@ class Profile:
     each takes (schema: ``devices/sim/tools/delegation.py``)."""
     timing: TimingSpec = field(default_factory=TimingSpec)
     """The ``timing:`` section: the modeled speeds of ``--timing modeled`` (``timing.py``)."""
+    ram_gb: float | None = None
+    """The RAM the phone is sold with (GB); ``mem_total_kb`` is that less the carve-outs."""
 
     @property
     def cpu_count(self) -> int:
@@ -135,6 +137,14 @@ class Profile:
 
 def available() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def with_ram(profile: Profile, ram_gb: float) -> Profile:
+    """``profile`` as sold with ``ram_gb`` GB of RAM (``sim:sm8650?ram_gb=8``): MemTotal is that
+    less the same share of carve-outs (modem, TrustZone, GPU and DSP memory) as the profile's
+    own RAM, which /proc/meminfo then shows and DeviceInfo.ram_bytes reads."""
+    carved = profile.mem_total_kb / (profile.ram_gb * 2**20) if profile.ram_gb else 0.9
+    return replace(profile, mem_total_kb=int(ram_gb * 2**20 * carved), ram_gb=float(ram_gb))
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
