@@ -40,7 +40,8 @@ def pipeline_section(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "isolated": _ms(stage.get("isolated_ms")),
                 "in_pipeline": _ms(stage.get("in_pipeline_ms")),
                 "share": _share(stage.get("share_of_e2e")),
-                "on_path": bool(stage.get("on_e2e_path")), "note": str(stage.get("note", "")),
+                "on_path": bool(stage.get("on_e2e_path")),
+                "note": str(stage.get("missing_reason") or stage.get("note", "")),
             })
         explained = block.get("explained") or {}
         terms = [(label, _ms(explained.get(key))) for key, label in (
