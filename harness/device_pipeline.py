@@ -23,6 +23,7 @@ from npubench.devices.android import WORK_DIR
 from npubench.errors import ToolError
 from npubench.harness import device_commands as cmds
 from npubench.harness.backends import parse_backend
+from npubench.harness.device_job import telemetry_fields
 from npubench.harness.pipeline_job import stage_errors
 from npubench.harness.pipeline_record import pipeline_result
 from npubench.harness.settings import MeasureSettings
@@ -64,8 +65,14 @@ def run_device_pipeline(job, stages: dict[str, dict[str, Any]], settings: Measur
         jobs = {role: _prepare(job.device, role, stage, settings, tools, store.run_dir, log_path,
                                options, run) for role, stage in stages.items()}
         alone = {role: _isolated(role, phone, spec, settings) for role, phone in jobs.items()}
-        reps = [_in_pipeline(jobs, spec, settings, log_path)
-                for _ in range(spec.repetitions)]
+        # the utterances under the phone's telemetry (cooldown first; power while they run):
+        # energy per inference is then per utterance's end-of-speech path
+        with jobs["vad"].measurement() as telemetry:
+            with telemetry.active():
+                reps = [_in_pipeline(jobs, spec, settings, log_path)
+                        for _ in range(spec.repetitions)]
+            telemetry.set_work(len(reps), sum(r["e2e"] for r in reps) / 1e3)
+        tele = telemetry.result or {}
     except NpubenchError as exc:
         status = "skipped" if exc.kind == "unavailable" else "failed"
         return {"status": status, "error": exc.as_record()}
@@ -76,13 +83,17 @@ def run_device_pipeline(job, stages: dict[str, dict[str, Any]], settings: Measur
         {"realisation": REALISATION, "missing": {**MISSING, "wake_word": LISTENING},
          "memory_peak_mb": None, "memory_source": None})
     result.update(
-        library="on-device tools", memory_missing_reason="not sampled for pipeline jobs",
+        library="on-device tools",
         tool={"name": ", ".join(sorted({p.tool_name for p in jobs.values()})),
               "rounds": spec.repetitions,
               "wall_s": round(sum(p.tool_wall_s for p in jobs.values()), 3)},
-        power=None, power_missing_reason="not sampled for pipeline jobs", thermal=None,
-        thermal_missing_reason="not sampled for pipeline jobs", telemetry=None,
-        preconditions=None)
+        **{**telemetry_fields(tele), "memory_peak_mb": None, "memory_missing_reason":
+           "not sampled for pipeline jobs (each stage is its own process)"})
+    if result.get("power"):
+        result["power"]["per"] = "utterance (the end-of-speech path: its tools back to back)"
+    if tele.get("validity_reasons"):
+        result["validity_reasons"] = [*result["validity_reasons"], *tele["validity_reasons"]]
+        result["validity"] = "semivalid"
     return result
 
 

@@ -66,6 +66,8 @@ def test_a_pipeline_on_a_simulated_phone_runs_each_stage_through_its_tool(androi
         assert total == pytest.approx(rep["e2e"], abs=1e-6)
         assert rep["gaps"]["before_asr_encoder"] > 0  # a fresh process loads the model
     assert block["explained"]["contention_ms"] is None
+    assert record["thermal"] is not None  # the utterances ran under the phone's telemetry
+    assert record["power"] is not None or record["power_missing_reason"]
     assert "llama-bench" in record["tool"]["name"] and "benchmark_model" in record["tool"]["name"]
 
 
