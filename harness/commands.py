@@ -96,7 +96,8 @@ def cmd_workloads(args: Namespace) -> int:
     for name in builtin_suite_names():
         suite = load_suite(name)
         console.print(f"suite [bold]{name}[/]: {suite.description} "
-                      f"({len(suite.workloads)} workloads)")
+                      f"({len(suite.workloads)} workloads"
+                      + (f", {len(suite.pipelines)} pipelines" if suite.pipelines else "") + ")")
     return EXIT_OK
 
 
