@@ -279,7 +279,7 @@ def test_a_model_too_large_for_memory_fails_to_allocate(sm8650, monkeypatch):
     out, err, code = bench(sm8650, "-m", "tiny-q8.gguf", "-p", "16", "-n", "0", "-r", "1")
     assert code == 1
     assert "ggml_backend_cpu_buffer_type_alloc_buffer: failed to allocate buffer" in err
-    assert "only 0.0 GiB of memory is available" in err
+    assert "more than the 0.0 GiB this device allows" in err
     assert err.endswith("main: error: failed to load model 'tiny-q8.gguf'\n")
 
 

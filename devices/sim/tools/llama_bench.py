@@ -109,7 +109,7 @@ class Model:
     info: object  # workloads.gguf_files.GgufInfo
     file_bytes: int
     precision: str  # the decoder timed on the host
-    onnx: Path
+    onnx: Path | None  # None with modeled timing (nothing computed)
     sessions: dict = field(default_factory=dict)
 
     @property
@@ -276,11 +276,17 @@ class Bench:
                            ("n_ff", config.intermediate), ("n_vocab", config.vocab)):
             self.log(f"print_info: {key:<16} = {value}")
         self.log(f"print_info: model params     = {info.params / 1e6:.2f} M")
+        ram = self.profile.mem_total_kb * 1024
         try:
-            check_fits(name, config, precision, tokens)
-            onnx = GeneratedDecoder(f"llama-bench:{name}", config, precision,
-                                    tokens=tokens).materialize()
-        except WorkloadError as exc:  # too large for this machine's memory
+            if size > ram:  # llama.cpp maps the file; a phone cannot hold more than its RAM
+                raise WorkloadError(f"{name}: {size / 2**30:.1f} GiB of weights do not fit "
+                                    f"the phone's {ram / 2**30:.1f} GiB of RAM")
+            onnx = None  # modeled timing waits, computes nothing: no decoder is built
+            if not self.userland.timing.modeled:
+                check_fits(name, config, precision, tokens)
+                onnx = GeneratedDecoder(f"llama-bench:{name}", config, precision,
+                                        tokens=tokens).materialize()
+        except WorkloadError as exc:  # too large for this machine's (or phone's) memory
             raise _fail([f"ggml_backend_cpu_buffer_type_alloc_buffer: failed to allocate "
                          f"buffer of size {size}", f"llama-bench (simulated): {exc}"],
                         "unable to allocate CPU_Mapped buffer") from None
