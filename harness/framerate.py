@@ -17,9 +17,10 @@ once by the next, nothing is dropped) and prints only each round's count/min/max
 ``window_from_round`` turns a round into a window whose misses are exact where max <= deadline
 (none) or min > deadline (all), and otherwise bounds derived from those aggregates.
 
-Windows are consecutive ``window_s`` spans of the schedule. The first sustained slowdown is the
-first upward change point (``reports.history.steps.detect_steps``: PELT under the L1 norm, robust
-to a single outlier window) of the windows' latency, by at least ``SLOWDOWN_MIN_RELATIVE``; the
+Windows are consecutive ``window_s`` spans of the schedule. The first sustained slowdown is where
+the windows' latency, fitted piecewise-constant (``reports.history.steps.detect_steps``: PELT
+under the L1 norm, robust to a single outlier window), first stands ``SLOWDOWN_MIN_RELATIVE``
+above its first level (a step, or where a gradual climb passes it); the
 first steady miss is the first run of ``sustain_s`` consecutive windows in which more than half
 of the camera frames missed. Steady state is the last third of the run; its throughput (frames
 that ran, per second) is divided by that of the first minute (the first third for runs shorter
@@ -38,7 +39,7 @@ PACING = ("camera frames arrive every 1/fps; the model takes the newest arrived 
           "is free; frames overtaken while it was busy are dropped; a frame whose result "
           "comes after arrival + 1/fps is missed")
 SLOWDOWN_MIN_RELATIVE = 0.10
-"""A change point is a slowdown when the windows' latency rises by at least 10%."""
+"""A slowdown: the windows' fitted latency at least 10% above its first level."""
 MAX_STEP_WINDOWS = 600
 """Change points are sought over at most this many windows (longer runs: coarser windows)."""
 FIRST_SPAN_S = 60.0
@@ -192,8 +193,11 @@ def first_steady_miss(windows: list[dict[str, Any]], sustain_n: int) -> dict[str
 
 
 def first_slowdown(windows: list[dict[str, Any]], min_segment: int) -> dict[str, Any]:
-    """The first upward change point of the windows' latency (at least +10%), by
-    ``detect_steps`` over at most ``MAX_STEP_WINDOWS`` (merged) windows."""
+    """The first sustained slowdown: the windows' latency is fitted piecewise-constant
+    (``detect_steps``: PELT under the L1 norm, over at most ``MAX_STEP_WINDOWS`` merged
+    windows, segments of at least ``min_segment`` windows, so one outlier is no segment); the
+    first segment whose level is ``SLOWDOWN_MIN_RELATIVE`` above the first segment's starts
+    it (a step, or the step of a gradual climb where it passes +10%)."""
     from npubench.reports.history.steps import detect_steps
 
     none = {"first_sustained_slowdown_s": None, "first_sustained_slowdown_frame": None,
@@ -206,15 +210,17 @@ def first_slowdown(windows: list[dict[str, Any]], min_segment: int) -> dict[str,
     merge = max(1, math.ceil(len(points) / MAX_STEP_WINDOWS))
     groups = [points[i:i + merge] for i in range(0, len(points), merge)]
     series = [float(np.median([v for _, v in g])) for g in groups]
-    steps = detect_steps(series, min_relative=SLOWDOWN_MIN_RELATIVE,
-                         min_segment=max(2, math.ceil(min_segment / merge)))
+    steps = detect_steps(series, min_segment=max(2, math.ceil(min_segment / merge)))
+    if not steps:
+        return none
+    baseline = steps[0].before
     for step in steps:
-        if step.after > step.before:
+        if baseline > 0 and step.after >= baseline * (1 + SLOWDOWN_MIN_RELATIVE):
             window = groups[step.index][0][0]
             return {"first_sustained_slowdown_s": windows[window]["t_s"],
                     "first_sustained_slowdown_frame": windows[window]["first_frame"],
                     "first_sustained_slowdown_window": window,
-                    "slowdown_before_ms": step.before, "slowdown_after_ms": step.after}
+                    "slowdown_before_ms": baseline, "slowdown_after_ms": step.after}
     return none
 
 

@@ -88,6 +88,15 @@ def test_one_outlier_is_no_sustained_slowdown():
     assert out["missed"] == len(late)
 
 
+def test_a_gradual_climb_is_a_slowdown_where_it_passes_ten_percent():
+    # a throttling phone: 10 ms rising steadily to 20 ms over 60 s (+10% at 6 s)
+    out = analysed(30, 60, simulate(30, 60, lambda t: 10.0 + t / 6))
+    assert out["first_sustained_slowdown_s"] is not None
+    assert 4 <= out["first_sustained_slowdown_s"] <= 12
+    assert out["slowdown_after_ms"] >= 1.1 * out["slowdown_before_ms"]
+    assert out["first_steady_miss_s"] is None  # 20 ms stays within the 33 ms budget
+
+
 @pytest.mark.parametrize("stat, deadline, expected", [
     ({"n": 30, "mean": 10.0, "min": 8.0, "max": 20.0}, 33.3, (0, 0)),  # max within: none
     ({"n": 30, "mean": 50.0, "min": 40.0, "max": 60.0}, 33.3, (30, 30)),  # min beyond: all
