@@ -68,8 +68,9 @@ def run_framerate(job, phone: PhoneJob, settings: MeasureSettings, options) -> d
     windows, first = [], 0
     for _started, ended, parsed in rounds:
         stat = parsed["latency_ms"]
-        span_s = stat["n"] * max(1.0 / fps, (stat["mean"] or 0) / 1e3)
-        windows.append(framerate.window_from_round(max(ended - span_s, 0.0), fps, stat, first))
+        window = framerate.window_from_round(0.0, fps, stat, first)
+        window["t_s"] = round(max(ended - window["span_s"], 0.0), 3)
+        windows.append(window)
         first += stat["n"]
     series = phone_series(tele.get("samples") or {}, m.sensors, m.window[0])
     framerate.window_telemetry(windows, series, settings.framerate_window_s)
@@ -77,8 +78,8 @@ def run_framerate(job, phone: PhoneJob, settings: MeasureSettings, options) -> d
     block = framerate_block(
         dataclasses.replace(settings, duration_s=round(wall, 3)), windows,
         mechanism(fps, runs), asked_duration_s=settings.duration_s,
-        rounds=len(rounds), frames_run_s=round(first / fps, 3),
-        gaps_s=round(max(wall - sum(w["frames"] / fps for w in windows), 0.0), 3),
+        rounds=len(rounds), frames_run_s=round(sum(w["span_s"] for w in windows), 3),
+        gaps_s=round(max(wall - sum(w["span_s"] for w in windows), 0.0), 3),
         window_time="a window's t_s: when the round's frames began (the host's clock: the "
                     "call's end less the frames' span)")
     means = [r[2]["latency_ms"]["mean"] for r in rounds]

@@ -93,7 +93,9 @@ def window_from_round(t_s: float, fps: float, stat: dict[str, Any],
         throughput = min(fps, 1000.0 / mean) if mean > 0 else None
     else:
         low, high, throughput = None, None, None
-    return {"t_s": round(t_s, 3), "first_frame": first_frame, "first_miss_frame": None,
+    span = n * max(1.0 / fps, (mean or 0.0) / 1e3)  # paced, or back to back when late
+    return {"t_s": round(t_s, 3), "span_s": round(span, 3), "first_frame": first_frame,
+            "first_miss_frame": None,
             "frames": n, "processed": n, "dropped": 0,
             "missed_low": low, "missed_high": high,
             "missed": low if low is not None and low == high else None,
@@ -260,7 +262,8 @@ def window_telemetry(windows: list[dict[str, Any]], series: dict[str, Any],
     """Add each window's mean hottest temperature (°C) and mean CPU frequency (MHz, the mean
     over the clocks sampled) to ``windows`` in place, from a ``series`` of the samples side
     file (``{"temp": {"t_s", "c"}, "freq": {"t_s", "mhz": {name: values}}}``, times on the
-    windows' clock); None where no sample fell in a window."""
+    windows' clock) over each window's ``span_s`` (else ``window_s``); None where no sample
+    fell in a window."""
     temp = series.get("temp") or {}
     freq = series.get("freq") or {}
     clocks = list((freq.get("mhz") or {}).values())
@@ -271,7 +274,7 @@ def window_telemetry(windows: list[dict[str, Any]], series: dict[str, Any],
         t = np.asarray(t, dtype=float)
         v = np.asarray([np.nan if x is None else x for x in values], dtype=float)
         for w in windows:
-            inside = (t >= w["t_s"]) & (t < w["t_s"] + window_s)
+            inside = (t >= w["t_s"]) & (t < w["t_s"] + w.get("span_s", window_s))
             picked = v[inside] if t.size == v.size else v[:0]
             picked = picked[np.isfinite(picked)]
             w[key] = round(float(picked.mean()), 2) if picked.size else None
