@@ -19,7 +19,7 @@ from typing import Any
 from npubench.devices.phone_power import HOT_KINDS
 from npubench.errors import BackendUnavailable
 from npubench.harness import framerate
-from npubench.harness.device_job import PhoneJob, telemetry_fields
+from npubench.harness.device_job import DelegateFailed, PhoneJob, telemetry_fields
 from npubench.harness.paced_measure import framerate_block
 from npubench.harness.settings import MeasureSettings
 from npubench.harness.stats import summarize
@@ -49,6 +49,12 @@ def run_framerate(job, phone: PhoneJob, settings: MeasureSettings, options) -> d
     probe, code = phone._run_tool(probe_inv, timeout_s=settings.job_timeout_s)
     phone.check(probe, code)
     from npubench.harness.device_run import delegation_block
+
+    delegation = delegation_block(probe, probe_inv)
+    if options.require_npu and probe_inv.accelerator == "npu" and delegation["fallback"]:
+        raise DelegateFailed(phone.device.spec, f"{job.backend.base}: only "
+                             f"{delegation['nodes_delegated']} of {delegation['nodes_total']} "
+                             "nodes ran on the NPU and --require-npu was given")
 
     rounds: list[tuple[float, float, dict]] = []
     with phone.measurement(expect_active_s=settings.duration_s) as m:
@@ -97,7 +103,6 @@ def run_framerate(job, phone: PhoneJob, settings: MeasureSettings, options) -> d
         "tool": {"name": phone.tool_name, "path_on_device": phone.tool_remote,
                  "rounds": len(rounds), "wall_s": round(phone.tool_wall_s, 3)},
         "latency_ms": summarize(means) if means else None,
-        "latency_basis": "one value per round: the round's mean over its frames",
         "init_ms": probe.get("init_ms"),
         "first_inference_ms": probe.get("first_inference_ms"),
         "warmup": {"iterations": len(rounds), "mean_ms": probe.get("warmup_mean_ms")},
@@ -108,7 +113,7 @@ def run_framerate(job, phone: PhoneJob, settings: MeasureSettings, options) -> d
         "memory_peak_mb": tele.get("memory_peak_mb"),
         "memory_source": tele.get("memory_source"),
         **telemetry_fields(tele),
-        "delegation": delegation_block(probe, probe_inv),
+        "delegation": delegation,
         "framerate": block,
         "samples": {"latency_ms": means,
                     "rounds": [r[2]["latency_ms"] for r in rounds],
