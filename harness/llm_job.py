@@ -58,7 +58,8 @@ def run_host_llm_job(job: dict[str, Any]) -> dict[str, Any]:
         raise BackendUnavailable(f"{backend.base}: {provider} is not available in this build")
 
     rss_before_mb = _rss_mb()
-    decoder = Decoder.open(Path(job["model_path"]), backend.options.get("threads"), provider)
+    decoder = Decoder.open(Path(job["model_path"]), backend.options.get("threads"), provider,
+                           release_mapped=not job.get("keep_mapped_weights"))
     prompt = prompt_ids(config.vocab, n_prompt, settings.seed)
     try:
         warmup = generate(decoder, prompt, min(n_gen, WARMUP_GEN_TOKENS))

@@ -78,7 +78,10 @@ class Decoder:
 
     @classmethod
     def open(cls, model_path: Path, threads: int | None = None,
-             provider: str = "CPUExecutionProvider") -> Decoder:
+             provider: str = "CPUExecutionProvider", release_mapped: bool = True) -> Decoder:
+        """A session of the decoder at ``model_path``; ``release_mapped``: hand back the
+        mapped weight pages ORT keeps after pre-packing (False only to measure what that
+        saves, benchmarks/llm_figures.py)."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -97,7 +100,8 @@ class Decoder:
                 from None
         load_ms = (time.perf_counter() - start) * 1e3
         memory = {"load_peak_mb": proc_status().get("VmHWM")}
-        memory["released_after_load_mb"] = release_mapped_weights(Path(model_path).parent)
+        memory["released_after_load_mb"] = release_mapped_weights(Path(model_path).parent) \
+            if release_mapped else None
         decoder = cls(session, load_ms)
         decoder.load_memory = {**memory, **{f"after_load_{k}": v for k, v in
                                             proc_status().items() if k != "VmHWM"}}
