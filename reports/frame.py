@@ -123,6 +123,13 @@ _FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("llm_kv_cache_bytes", ("llm", "kv_cache_bytes")),
     ("llm_load_ms", ("llm", "load_ms")),
     ("llm_source", ("llm", "source")),
+    ("llm_memory_before_load_mb", ("llm", "memory", "parts_mb", "before_load")),
+    ("llm_memory_block_sums_mb", ("llm", "memory", "parts_mb", "prepacked_block_sums")),
+    ("llm_memory_rest_mb", ("llm", "memory", "parts_mb", "rest")),
+    ("llm_memory_released_mb", ("llm", "memory", "measured_mb", "released_after_load_mb")),
+    ("memory_fit_need_bytes", ("memory_fit", "need_bytes")),
+    ("memory_fit_limit_bytes", ("memory_fit", "limit_bytes")),
+    ("memory_fit_limit_source", ("memory_fit", "limit_source")),
 )
 # The ``llm`` block's distributions (``harness.stats.summarize``): ``llm_<name>_<stat>`` columns.
 LLM_SUMMARIES = ("ttft_ms", "prefill_tokens_per_s", "decode_tokens_per_s", "token_latency_ms")

@@ -182,9 +182,20 @@ def _model_memory_cell(r: dict[str, Any]) -> Cell:
     tokens = r["llm_prompt_tokens"], r["llm_gen_tokens"]
     at = (f" at {int(tokens[0]) + int(tokens[1]):,} tokens"
           if all(cells.is_number(t) for t in tokens) else "")
+    fit = _fit_text(r)
     return Cell(cells.fmt_num(weights + kv), sort=weights + kv,
-                title=f"weights {cells.fmt_num(weights)} MB + KV cache {cells.fmt_num(kv)} MB{at}",
+                title=f"weights {cells.fmt_num(weights)} MB + KV cache {cells.fmt_num(kv)} MB{at}"
+                + (f"; {fit}" if fit else ""),
                 lines=[f"{cells.fmt_num(weights)} + {cells.fmt_num(kv)}"])
+
+
+def _fit_text(r: dict[str, Any]) -> str | None:
+    """The plan's memory fit: the estimate against the device's limit and where it is from."""
+    need, limit = r.get("memory_fit_need_bytes"), r.get("memory_fit_limit_bytes")
+    if not (cells.is_number(need) and cells.is_number(limit)):
+        return None
+    return (f"estimated need {cells.fmt_num(need / MIB)} MB (weights + KV + runtime) of a "
+            f"{cells.fmt_num(limit / MIB)} MB limit ({r.get('memory_fit_limit_source')})")
 
 
 def memory_ratio(r: dict[str, Any]) -> float | None:
@@ -199,7 +210,25 @@ def _memory_ratio_cell(r: dict[str, Any]) -> Cell:
     ratio = memory_ratio(r)
     if ratio is None:
         return Cell(DASH, title="needs the peak memory and the weight and KV-cache bytes")
-    return Cell(f"{ratio:.2f}×", sort=ratio, title="peak memory / (weights + KV cache)")
+    return Cell(f"{ratio:.2f}×", sort=ratio,
+                title="peak memory / (weights + KV cache)" + (f": {_breakdown(r)}"
+                                                              if _breakdown(r) else ""))
+
+
+def _breakdown(r: dict[str, Any]) -> str | None:
+    """Where the peak goes beyond weights + KV (the record's ``llm.memory``), as measured."""
+    parts = [(r.get(f"llm_memory_{key}_mb"), words) for key, words in (
+        ("before_load", "the worker before loading"),
+        ("block_sums", "ORT's pre-packed int4 block sums"),
+        ("rest", "the rest (activations, the KV cache's second copy, arena)"))]
+    if not any(cells.is_number(v) for v, _ in parts):
+        return None
+    text = " + ".join(f"{cells.fmt_num(v)} MB {words}" for v, words in parts
+                      if cells.is_number(v) and v)
+    released = r.get("llm_memory_released_mb")
+    if cells.is_number(released):
+        text += f"; {cells.fmt_num(released)} MB of mapped weights handed back after load"
+    return text
 
 
 def _energy_cell(r: dict[str, Any], notes: list[str]) -> Cell:

@@ -205,6 +205,13 @@ def test_on_the_host_too_little_memory_skips_before_building_and_the_next_job_ru
     assert memory["measured_mb"]["load_peak_mb"] <= memory["peak_mb"] + 0.5
     if sys.platform.startswith("linux"):
         assert memory["measured_mb"]["released_after_load_mb"] >= 0
+    # the report shows the breakdown and the fit (in the cells' titles)
+    from npubench.reports.frame import records_frame, rows
+    from npubench.reports.llm import llm_section
+
+    (row,) = llm_section(rows(records_frame([ok])))["rows"]
+    titles = " ".join(str(cell.title) for cell in row["cells"])
+    assert "MB the worker before loading" in titles and "of a 600 MB limit" in titles
 
 
 def test_plan_memory_fit_needs_a_decoder_and_a_device_that_says_its_memory():
