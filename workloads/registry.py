@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import yaml
 
 from npubench.errors import ConfigError, WorkloadError
+from npubench.workloads.camera_entries import camera_entries
 from npubench.workloads.fetch import Wheel, WheelModel, sha256_file
 from npubench.workloads.generated import BuiltModel, FramedModel, GeneratedModel, PackagedModel
 from npubench.workloads.inputs import InputSpec
@@ -275,8 +276,11 @@ def load_registry(text: str, where: str = "registry") -> dict[str, Workload]:
         if isinstance(entry, dict) and "wheel" in entry:
             siblings.setdefault(entry["wheel"], []).append((entry.get("path"), entry.get("sha256")))
     table: dict[str, Workload] = {}
-    for i, entry in enumerate(entries):
-        workload = _entry(entry, wheels, siblings, f"{where}: workloads[{i}]")
+    camera = camera_entries(data.get("camera_models"), where)  # size x format x precision
+    located = [*((entry, f"{where}: workloads[{i}]") for i, entry in enumerate(entries)),
+               *((entry, f"{where}: camera_models") for entry in camera)]
+    for entry, at in located:
+        workload = _entry(entry, wheels, siblings, at)
         if workload.name in table:
             raise ConfigError(f"{where}: workload '{workload.name}' is defined twice")
         table[workload.name] = workload
