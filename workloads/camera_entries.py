@@ -86,7 +86,7 @@ def _model_entries(model: str, spec: Any, at: str) -> list[dict[str, Any]]:
     for size in sizes:
         width, height = SIZES[size]
         sized = {**config, "width": width, "height": height}
-        gflop = 2 * _macs(builder, seed, tuple(sorted(sized.items())), f"{at}.config") / 1e9
+        gflop = _gflop(builder, seed, sized, f"{at}.config")
         head = _fill(str(spec["description"]).strip(), sized, f"{at}.description")
         for fmt in formats:
             for precision in precisions:
@@ -135,10 +135,14 @@ def _fill(text: str, config: dict[str, Any], where: str) -> str:
                           hint="placeholders: " + ", ".join(sorted(values))) from None
 
 
-@lru_cache(maxsize=64)
-def _macs(builder: str, seed: int, config: tuple[tuple[str, Any], ...], where: str) -> int:
+def _gflop(builder: str, seed: int, config: dict[str, Any], where: str) -> float:
+    """GFLOPs of one frame: 2 x the network's multiply-accumulates."""
     try:
-        return camera_arch.ARCHITECTURES[builder](seed=seed, **dict(config)).macs()
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {builder} cannot be built with {dict(config)}: {exc}") \
-            from None
+        return 2 * _macs(builder, seed, tuple(sorted(config.items()))) / 1e9
+    except (TypeError, ValueError) as exc:  # unknown option, unhashable value, bad frame
+        raise ConfigError(f"{where}: {builder} cannot be built with {config}: {exc}") from None
+
+
+@lru_cache(maxsize=64)
+def _macs(builder: str, seed: int, config: tuple[tuple[str, Any], ...]) -> int:
+    return camera_arch.ARCHITECTURES[builder](seed=seed, **dict(config)).macs()
