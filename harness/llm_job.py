@@ -39,7 +39,8 @@ def run_host_llm_job(job: dict[str, Any]) -> dict[str, Any]:
     from npubench.devices.host import ort_provider_name
     from npubench.harness.host_job import _peak_memory_mb, _rss_mb, _telemetry
     from npubench.workloads.llm_config import check_tokens
-    from npubench.workloads.llm_loop import Decoder, generate, mapped_mb, proc_status, prompt_ids
+    from npubench.workloads.llm_loop import Decoder, generate, prompt_ids
+    from npubench.workloads.llm_memory import mapped_mb, proc_status
     from npubench.workloads.llm_models import check_fits
 
     settings = MeasureSettings(**job["settings"])
@@ -142,7 +143,8 @@ MEMORY_SOURCE = (
     "pre-packs int4 weights (one float per 32 weights), the KV cache, and the rest: a step's "
     "presents beside its pasts (the cache twice for a moment), activations of the prompt's "
     "batch and ORT's arena. The mapped pages of the original scales, which ORT keeps after "
-    "pre-packing them, are handed back after load (released_after_load_mb)")
+    "pre-packing them, are handed back while it loads and after (released_during_load_mb, "
+    "released_after_load_mb: workloads/llm_memory.py)")
 
 
 def memory_breakdown(peak_mb: float, before_load_mb: float | None, weight_bytes: int,

@@ -5,19 +5,13 @@ runs the prompt in one call and returns the first generated token, ``step`` feed
 the previous step's presents. The feeds are built once and updated in place, so what is timed is
 ``session.run`` plus an argmax over one row of logits, as in a bare loop.
 
-Memory at load (measured on llama_1b_int4, ORT 1.32): ORT maps each external initializer of the
-model's data file (MAP_PRIVATE); MatMulNBits pre-packs its 4-bit weights *and scales* into
-buffers of its own, but the mapped pages of the original scales it read stay resident (clean
-file pages, 1/5 of the int4 weights). ``Decoder.open`` hands those pages back after the session
-is made (``release_mapped_weights``); a page touched again is read back from the file (the fp16
-embedding rows the prompt uses are).
+Memory at load: ``Decoder.open`` hands back the mapped weight pages ONNX Runtime no longer needs
+after pre-packing, while the session loads and once it is made (``workloads.llm_memory``).
 """
 
 from __future__ import annotations
 
-import ctypes
 import re
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from npubench.errors import RuntimeFailure, WorkloadError
+from npubench.workloads.llm_memory import (
+    proc_status,
+    release_mapped_weights,
+    releasing_while_loading,
+)
 
 _PAST = re.compile(r"^past_key_values\.(\d+)\.(key|value)$")
 
@@ -91,17 +90,21 @@ class Decoder:
         options.log_severity_level = 3
         providers = [provider] if provider == "CPUExecutionProvider" else \
             [provider, "CPUExecutionProvider"]
+        folder = Path(model_path).parent
         start = time.perf_counter()
-        try:
-            session = ort.InferenceSession(str(model_path), options, providers=providers)
-        except Exception as exc:  # ORT's own exception classes
-            line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise RuntimeFailure(f"onnxruntime cannot load {Path(model_path).name}: {line}") \
-                from None
+        with releasing_while_loading(folder, enabled=release_mapped) as during:
+            try:
+                session = ort.InferenceSession(str(model_path), options, providers=providers)
+            except Exception as exc:  # ORT's own exception classes
+                line = (str(exc).strip().splitlines()[0] if str(exc).strip()
+                        else type(exc).__name__)
+                raise RuntimeFailure(f"onnxruntime cannot load {Path(model_path).name}: "
+                                     f"{line}") from None
         load_ms = (time.perf_counter() - start) * 1e3
-        memory = {"load_peak_mb": proc_status().get("VmHWM")}
-        memory["released_after_load_mb"] = release_mapped_weights(Path(model_path).parent) \
-            if release_mapped else None
+        memory = {"load_peak_mb": proc_status().get("VmHWM"),
+                  "released_during_load_mb": during.released_mb if release_mapped else None,
+                  "released_after_load_mb": release_mapped_weights(folder)
+                  if release_mapped else None}
         decoder = cls(session, load_ms)
         decoder.load_memory = {**memory, **{f"after_load_{k}": v for k, v in
                                             proc_status().items() if k != "VmHWM"}}
@@ -137,71 +140,6 @@ class Decoder:
     @property
     def cached_tokens(self) -> int:
         return int(self.feeds[self.past[0]].shape[2])
-
-
-_MADV_DONTNEED = 4
-_MAPPING = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$")
-
-
-def proc_status() -> dict[str, float]:
-    """This process's memory (MiB) from /proc/self/status: VmHWM (peak resident), VmRSS and
-    its parts RssAnon (the heap, ORT's packed weights, arena) and RssFile (mapped files: the
-    model's data file, libraries); {} where /proc is missing."""
-    out: dict[str, float] = {}
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                if key in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
-                    out[key] = int(value.split()[0]) / 1024
-    except OSError:
-        pass
-    return out
-
-
-def mapped_mb(folder: Path) -> float | None:
-    """Resident MiB of this process's mappings of files in ``folder`` (the model's weights)."""
-    rss = _mappings(folder)
-    return None if rss is None else sum(kb for _, _, kb, _ in rss) / 1024
-
-
-def release_mapped_weights(folder: Path) -> float | None:
-    """Hand back the resident pages of this process's clean mappings of the files in ``folder``
-    (``madvise(MADV_DONTNEED)``: a page used again is read back from the file, and a mapping
-    with private copies of pages is left alone); the MiB released, None off Linux."""
-    mappings = _mappings(folder)
-    if mappings is None:
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    released = 0
-    for low, high, rss_kb, anon_kb in mappings:
-        if rss_kb and not anon_kb and libc.madvise(low, high - low, _MADV_DONTNEED) == 0:
-            released += rss_kb
-    return released / 1024
-
-
-def _mappings(folder: Path) -> list[tuple[int, int, int, int]] | None:
-    """(start, end, resident kB, anonymous kB) of each mapping of a file in ``folder``."""
-    if not sys.platform.startswith("linux"):
-        return None
-    prefix = str(Path(folder).resolve()) + "/"
-    out: list[tuple[int, int, int, int]] = []
-    current = None
-    try:
-        with open("/proc/self/smaps") as fh:
-            for line in fh:
-                m = _MAPPING.match(line)
-                if m:
-                    current = None
-                    if m.group(3).startswith(prefix):
-                        current = [int(m.group(1), 16), int(m.group(2), 16), 0, 0]
-                        out.append(current)  # filled in by the lines that follow
-                elif current is not None and line.startswith(("Rss:", "Anonymous:")):
-                    current[2 if line.startswith("Rss:") else 3] = int(line.split()[1])
-    except OSError:
-        return None
-    return [tuple(m) for m in out]
 
 
 def prompt_ids(vocab: int, n: int, seed: int) -> np.ndarray:
