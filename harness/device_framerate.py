@@ -19,7 +19,7 @@ from typing import Any
 from npubench.devices.phone_power import HOT_KINDS
 from npubench.errors import BackendUnavailable
 from npubench.harness import framerate
-from npubench.harness.device_job import DelegateFailed, PhoneJob, telemetry_fields
+from npubench.harness.device_job import PhoneJob, telemetry_fields
 from npubench.harness.paced_measure import framerate_block
 from npubench.harness.settings import MeasureSettings
 from npubench.harness.stats import summarize
@@ -48,13 +48,10 @@ def run_framerate(job, phone: PhoneJob, settings: MeasureSettings, options) -> d
                       fps)
     probe, code = phone._run_tool(probe_inv, timeout_s=settings.job_timeout_s)
     phone.check(probe, code)
-    from npubench.harness.device_run import delegation_block
+    from npubench.harness.device_run import delegation_block, require_npu
 
     delegation = delegation_block(probe, probe_inv)
-    if options.require_npu and probe_inv.accelerator == "npu" and delegation["fallback"]:
-        raise DelegateFailed(phone.device.spec, f"{job.backend.base}: only "
-                             f"{delegation['nodes_delegated']} of {delegation['nodes_total']} "
-                             "nodes ran on the NPU and --require-npu was given")
+    require_npu(options, probe_inv, delegation, phone, job.backend)
 
     rounds: list[tuple[float, float, dict]] = []
     with phone.measurement(expect_active_s=settings.duration_s) as m:

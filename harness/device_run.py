@@ -56,11 +56,8 @@ def _run(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOpti
     probe, code = phone._run_tool(probe_inv, timeout_s=settings.job_timeout_s)
     phone.check(probe, code)
     delegation = delegation_block(probe, probe_inv)
-    if options.require_npu and probe_inv.accelerator == "npu" and delegation["fallback"]:
-        # (perf_test runs with session.disable_cpu_ep_fallback, so ORT refuses by itself)
-        raise DelegateFailed(phone.device.spec, f"{job.backend.base}: only "
-                             f"{delegation['nodes_delegated']} of {delegation['nodes_total']} "
-                             "nodes ran on the NPU and --require-npu was given")
+    # (perf_test runs with session.disable_cpu_ep_fallback, so ORT refuses by itself)
+    require_npu(options, probe_inv, delegation, phone, job.backend)
     if out_file:
         accuracy_block = _compare_outputs(phone, out_file, reference)
 
@@ -104,6 +101,15 @@ def _run(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOpti
         "accuracy": accuracy_block,
         "samples": {**samples, "ops": probe.get("ops") or []},
     }
+
+
+def require_npu(options: DeviceJobOptions, invocation, delegation: dict, phone: PhoneJob,
+                backend) -> None:
+    """With --require-npu, a DelegateFailed when the NPU took only part of the model."""
+    if options.require_npu and invocation.accelerator == "npu" and delegation["fallback"]:
+        raise DelegateFailed(phone.device.spec, f"{backend.base}: only "
+                             f"{delegation['nodes_delegated']} of {delegation['nodes_total']} "
+                             "nodes ran on the NPU and --require-npu was given")
 
 
 def delegation_block(parsed: dict, inv) -> dict[str, Any]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from npubench.errors import RuntimeFailure
+from npubench.errors import RuntimeFailure, first_line
 from npubench.harness.backends import parse_backend
 from npubench.harness.measure import measure
 from npubench.harness.settings import MeasureSettings
@@ -45,11 +47,8 @@ def run_host_job(job: dict[str, Any]) -> dict[str, Any]:
     try:
         if telemetry is not None:
             telemetry.start()
-        try:
+        with runtime_failures(session.library):
             m = measure(session.invoke, settings)
-        except RuntimeError as exc:
-            line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise RuntimeFailure(f"{session.library} failed to run the model: {line}") from None
     finally:
         tele = telemetry.stop() if telemetry is not None else None
     tele_summary = None
@@ -88,6 +87,15 @@ def run_host_job(job: dict[str, Any]) -> dict[str, Any]:
             "telemetry": tele.samples if tele is not None else [],
         },
     }
+
+
+@contextlib.contextmanager
+def runtime_failures(library: str, what: str = "the model") -> Iterator[None]:
+    """A runtime's own RuntimeError while running becomes a RuntimeFailure naming the library."""
+    try:
+        yield
+    except RuntimeError as exc:
+        raise RuntimeFailure(f"{library} failed to run {what}: {first_line(exc)}") from None
 
 
 def _precision(model_path: Path, backend, session) -> dict[str, Any] | None:

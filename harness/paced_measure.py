@@ -92,8 +92,7 @@ class FrequencyProbe:
 def run_host_framerate_job(job: dict[str, Any], session, settings: MeasureSettings
                            ) -> dict[str, Any]:
     """The result fields of a frame-rate job on an open host session (see ``host_job``)."""
-    from npubench.errors import RuntimeFailure
-    from npubench.harness.host_job import _peak_memory_mb, _telemetry
+    from npubench.harness.host_job import _peak_memory_mb, _telemetry, runtime_failures
     from npubench.harness.monitors import _Sampler
     from npubench.harness.stats import summarize
 
@@ -103,11 +102,8 @@ def run_host_framerate_job(job: dict[str, Any], session, settings: MeasureSettin
         if telemetry is not None:
             telemetry.start()
         freq.start()
-        try:
+        with runtime_failures(session.library):
             run = paced_measure(session.invoke, settings)
-        except RuntimeError as exc:
-            line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise RuntimeFailure(f"{session.library} failed to run the model: {line}") from None
     finally:
         freq_samples = freq.stop()
         tele = telemetry.stop() if telemetry is not None else None

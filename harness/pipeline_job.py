@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from npubench.errors import NpubenchError, RuntimeFailure
+from npubench.errors import NpubenchError, RuntimeFailure, first_line
 from npubench.harness.backends import parse_backend
 from npubench.harness.measure import measure
 from npubench.harness.pipeline_stream import Streamer, make_audio
@@ -61,7 +61,7 @@ def stage_errors(role: str, workload: str, backend: str) -> Iterator[None]:
         error.kind = exc.kind
         raise error from None
     except Exception as exc:  # a runtime's own exception
-        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        line = first_line(exc)
         raise StageFailed(f"stage {role} ({workload} on {backend}): {line}") from None
 
 

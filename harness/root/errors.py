@@ -119,6 +119,13 @@ class ResultsError(NpubenchError):
     kind = "results"
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text, or its type's name when it has none (what a
+    runtime's own exception says, for an npubench error's message)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def one_line(exc: BaseException) -> str:
     """Any exception on one line: an npubench error's message and what to do; another's type
     and the first line of its text."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from npubench.devices.host import ort_provider_name
-from npubench.errors import BackendUnavailable, RuntimeFailure, WorkloadError
+from npubench.errors import BackendUnavailable, RuntimeFailure, WorkloadError, first_line
 from npubench.harness.backends import BackendSpec
 from npubench.harness.runners import Session
 from npubench.workloads.inputs import TensorSpec, concrete_shape, make_inputs, specs_from_ort
@@ -55,7 +55,7 @@ def open_ort(
     try:
         session = ort.InferenceSession(str(model_path), options, providers=providers)
     except Exception as exc:  # ORT raises its own exception classes (InvalidProtobuf, Fail, ...)
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = first_line(exc)
         if "protobuf" in text.lower() or "parsing" in text.lower() or "load model" in text.lower():
             raise WorkloadError(
                 f"{model_path.name} is not a valid ONNX model (truncated or corrupt?): {text}"
