@@ -34,13 +34,9 @@ def mechanism(fps: float, runs: int) -> str:
 
 def run_framerate(job, phone: PhoneJob, settings: MeasureSettings, options) -> dict[str, Any]:
     """A frame-rate job on a phone (``device_run.run_device_job`` dispatches here)."""
-    runtime = job.backend.runtime
-    if runtime != "tflite":
-        tool = {"ort": "onnxruntime_perf_test", "llama": "llama-bench"}.get(runtime, runtime)
-        raise BackendUnavailable(
-            f"frame-rate mode is not supported with {tool}: it has no option to pace its runs "
-            "(benchmark_model's --run_frequency is the mechanism used on phones)",
-            hint="use a tflite:* backend for frame-rate runs on a phone")
+    why = framerate.unsupported(job.workload, job.backend, on_phone=True)
+    if why is not None:  # planned with fps, make_plan has skipped it already
+        raise BackendUnavailable(why)
     fps = float(settings.fps)
     runs = max(1, int(round(fps * settings.framerate_window_s)))
     phone.prepare()

@@ -278,3 +278,23 @@ def window_telemetry(windows: list[dict[str, Any]], series: dict[str, Any],
             picked = v[inside] if t.size == v.size else v[:0]
             picked = picked[np.isfinite(picked)]
             w[key] = round(float(picked.mean()), 2) if picked.size else None
+
+
+PHONE_TOOLS = {"ort": "onnxruntime_perf_test", "llama": "llama-bench"}
+
+
+def unsupported(workload, backend, on_phone: bool) -> str | None:
+    """Why a job cannot run in frame-rate mode (None where it can): a language model or a
+    pipeline has no frames; on a phone only benchmark_model paces its runs."""
+    if getattr(workload, "llm", None) is not None:
+        return ("frame-rate mode (fps) feeds frames to an image model; a language model's job "
+                "has no frames (run it without --fps)")
+    if getattr(workload, "pipeline", None) is not None:
+        return ("frame-rate mode (fps) feeds camera frames; a pipeline paces itself by its "
+                "audio (run it without --fps)")
+    if on_phone and backend.runtime != "tflite":
+        tool = PHONE_TOOLS.get(backend.runtime, backend.runtime)
+        return (f"frame-rate mode is not supported with {tool}: it has no option to pace its "
+                "runs (benchmark_model's --run_frequency is the mechanism used on phones); use "
+                "a tflite:* backend")
+    return None

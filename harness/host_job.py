@@ -21,11 +21,6 @@ def run_host_job(job: dict[str, Any]) -> dict[str, Any]:
     from npubench.harness.runners import open_session
 
     settings = MeasureSettings(**job["settings"])
-    if job.get("llm") and settings.fps:
-        return {"status": "skipped", "error": {
-            "kind": "unavailable", "infrastructure": False,
-            "message": "frame-rate mode (fps) feeds frames to an image model; a language "
-                       "model's job has no frames (run it without --fps)"}}
     if job.get("llm"):
         from npubench.harness.llm_job import run_host_llm_job
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from npubench.devices.base import Device
 from npubench.errors import ConfigError
@@ -78,10 +78,13 @@ def make_plan(
     backends: Sequence[str],
     threads: int | None = None,
     known_backends=None,
+    frame_rate: bool = False,
 ) -> list[Job]:
     """Every (device, workload, backend) whose backend runs the workload's format.
 
-    A workload that no chosen backend can run still gets a skipped job, so that it shows."""
+    A workload that no chosen backend can run still gets a skipped job, so that it shows; so
+    does, with ``frame_rate`` (``--fps``), a job that cannot run paced
+    (``framerate.unsupported``), before anything is built or pushed for it."""
     host_threads = threads or os.cpu_count() or 1
     jobs: list[Job] = []
     for device in devices:
@@ -114,6 +117,12 @@ def make_plan(
                     threads=threads or (None if _is_phone(device) else host_threads))
                 too_large, fit = plan_memory_fit(device, variant)
                 jobs.append(Job(len(jobs), device, variant, spec, reason or too_large, fit))
+    if frame_rate:
+        from npubench.harness.framerate import unsupported
+
+        jobs = [job if job.skip_reason else replace(
+            job, skip_reason=unsupported(job.workload, job.backend, _is_phone(job.device)))
+            for job in jobs]
     return jobs
 
 

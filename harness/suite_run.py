@@ -172,7 +172,7 @@ def run(request: RunRequest, listener: RunListener | None = None) -> RunResult:
 
             known = lambda d: phone_backends(d, phone.tools)  # noqa: E731
         jobs = make_plan([device], workloads, backends, threads=settings.threads,
-                         known_backends=known)
+                         known_backends=known, frame_rate=bool(settings.fps))
         run_id = new_run_id()
         run_dir = Path(request.out) if request.out else Path("runs") / run_id
         store = start_run(run_dir, run_id, HostDevice().info().to_dict(),

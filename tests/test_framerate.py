@@ -215,13 +215,18 @@ def test_host_slow_model_misses_every_frame(tmp_path):
     assert block["first_steady_miss_s"] == 0.0
 
 
-def test_a_language_model_job_is_skipped_in_frame_rate_mode():
-    from npubench.harness.host_job import run_host_job
-    from npubench.harness.settings import MeasureSettings
+def test_a_language_model_job_is_skipped_in_frame_rate_mode_at_plan_time():
+    """Skipped in the plan (a skipped job never asks for its model file, so the decoder is not
+    built); an image model is planned."""
+    from npubench.devices.host import HostDevice
+    from npubench.harness.plan import make_plan
+    from npubench.workloads.registry import resolve
 
-    out = run_host_job({"llm": {"prompt_tokens": 8}, "settings":
-                        MeasureSettings(fps=30).to_dict()})
-    assert out["status"] == "skipped" and "language model" in out["error"]["message"]
+    llm = resolve("decoder:preset=llama_15m,layers=1,precision=int4")
+    image = resolve("mobilenet_v2_synth")
+    jobs = make_plan([HostDevice()], [llm, image], ["ort:cpu"], frame_rate=True)
+    assert "language model" in jobs[0].skip_reason and jobs[1].skip_reason is None
+    assert make_plan([HostDevice()], [llm], ["ort:cpu"])[0].skip_reason is None
 
 
 def test_report_draws_the_time_axis_and_escapes_a_hostile_name(tmp_path):
