@@ -117,6 +117,24 @@ def parse_duration_s(value: str | float) -> float:
     return float(parse_duration(str(value)))
 
 
+def suite_workloads(suite, request: RunRequest, shapes: dict) -> list:
+    """The workloads to plan: the ones asked for (``--workload``: a built-in, a file, a decoder
+    spec or one of the suite's pipelines), else the suite's workloads and pipelines."""
+    from npubench.workloads.pipelines import pipeline_workload
+    from npubench.workloads.registry import resolve_path_or_failure
+
+    workloads = []
+    for n in list(request.workloads) or suite.job_names():
+        if suite.pipeline(n) is not None:
+            workloads.append(pipeline_workload(suite.pipeline(n)))
+            continue
+        workload = resolve_path_or_failure(n, {**suite.input_shapes.get(n, {}), **shapes})
+        tokens = suite.llm_tokens.get(n, {})
+        workloads.append(workload.with_tokens(request.prompt_tokens or tokens.get("prompt_tokens"),
+                                              request.gen_tokens or tokens.get("gen_tokens")))
+    return workloads
+
+
 def make_settings(suite, request: RunRequest):
     from npubench.harness.settings import MeasureSettings
 
@@ -144,23 +162,13 @@ def run(request: RunRequest, listener: RunListener | None = None) -> RunResult:
     from npubench.harness.plan import make_plan
     from npubench.harness.run import execute, new_run_id, start_run
     from npubench.harness.suites import load_suite
-    from npubench.workloads.registry import parse_input_shapes, resolve_path_or_failure
+    from npubench.workloads.registry import parse_input_shapes
 
     listener = listener or RunListener()
     suite = load_suite(request.suite or "quick")
     settings = make_settings(suite, request)
     shapes = parse_input_shapes(list(request.input_shapes))
-    names = list(request.workloads) or list(suite.workloads)
-    workloads = []
-    for n in names:
-        workload = resolve_path_or_failure(n, {**suite.input_shapes.get(n, {}), **shapes})
-        tokens = suite.llm_tokens.get(n, {})
-        workloads.append(workload.with_tokens(request.prompt_tokens or tokens.get("prompt_tokens"),
-                                              request.gen_tokens or tokens.get("gen_tokens")))
-    if not request.workloads and suite.pipelines:
-        from npubench.workloads.pipelines import pipeline_workload
-
-        workloads += [pipeline_workload(spec) for spec in suite.pipelines]
+    workloads = suite_workloads(suite, request, shapes)
     backends = list(request.backends) or list(suite.backends)
     baseline = _baseline(request)
     device = resolve_device(request.device)

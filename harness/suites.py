@@ -31,6 +31,14 @@ class Suite:
     pipelines: tuple = ()
     """Pipeline workloads (``workloads.pipelines.PipelineSpec``): one job each."""
 
+    def job_names(self) -> list[str]:
+        """What a run of the whole suite plans: its workloads, then its pipelines."""
+        return [*self.workloads, *(p.name for p in self.pipelines)]
+
+    def pipeline(self, name: str):
+        """The suite's pipeline called ``name`` (a PipelineSpec), or None."""
+        return next((p for p in self.pipelines if p.name == name), None)
+
 
 def builtin_suite_names() -> list[str]:
     folder = resources.files("npubench.workloads") / "suites"

@@ -137,6 +137,25 @@ def test_the_builtin_assistant_suite_names_every_stage():
     assert asr == {"whisper_tiny_encoder_synth", "whisper_base_encoder_synth"}
 
 
+def test_a_suites_pipeline_is_planned_by_name_in_a_run_and_in_a_farm_night():
+    """``npubench run --suite assistant --workload PIPELINE`` and a farm night of the suite
+    plan the pipelines (resolving a pipeline's name as a model would fail)."""
+    from npubench.harness.farm import planning, task
+    from npubench.harness.suite_run import RunRequest, suite_workloads
+    from npubench.harness.suites import load_suite
+
+    suite = load_suite("assistant")
+    tiny = suite_workloads(suite, RunRequest(workloads=["assistant_whisper_tiny"]), {})
+    assert [(w.name, w.task) for w in tiny] == [("assistant_whisper_tiny", "pipeline")]
+    assert [w.name for w in suite_workloads(suite, RunRequest(), {})] == [
+        "assistant_whisper_tiny", "assistant_whisper_base"]
+    assert task._workload("assistant", "assistant_whisper_base").pipeline.name == \
+        "assistant_whisper_base"
+    written = planning.as_written([{"suite": "assistant", "workloads": [], "backends": []}])
+    assert written == [("assistant", "assistant_whisper_tiny", "ort:cpu"),
+                       ("assistant", "assistant_whisper_base", "ort:cpu")]
+
+
 # --- a pipeline job on the host ----------------------------------------------------------------
 
 def small_asr(folder: Path, n_mels: int = 80) -> tuple[Path, Path]:

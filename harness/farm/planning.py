@@ -69,7 +69,7 @@ def as_written(entries: list[dict]) -> list[tuple[str, str, str]]:
     out = []
     for entry in entries:
         suite = load_suite(entry["suite"])
-        for workload in entry["workloads"] or suite.workloads:
+        for workload in entry["workloads"] or suite.job_names():
             for backend in entry["backends"] or suite.backends:
                 out.append((entry["suite"], workload, backend))
     return out

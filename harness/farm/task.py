@@ -45,6 +45,10 @@ def _workload(suite_name: str, name: str):
     from npubench.workloads.registry import resolve_path_or_failure
 
     suite = _suite(suite_name)
+    if suite.pipeline(name) is not None:
+        from npubench.workloads.pipelines import pipeline_workload
+
+        return pipeline_workload(suite.pipeline(name))
     workload = resolve_path_or_failure(name, dict(suite.input_shapes.get(name, {})))
     tokens = suite.llm_tokens.get(name, {})
     return workload.with_tokens(tokens.get("prompt_tokens"), tokens.get("gen_tokens"))
@@ -76,7 +80,7 @@ def plan_class(phone_class: str, entries: list[dict[str, Any]]) -> dict[str, Any
             backends = list(entry.get("backends") or suite.backends)
             # one workload at a time: its jobs may run a variant of it (another format)
             # under another name, and the record keeps the suite's name
-            for name in entry.get("workloads") or suite.workloads:
+            for name in entry.get("workloads") or suite.job_names():
                 for job in make_plan([phone.device], [_workload(entry["suite"], name)],
                                      backends, threads=settings.threads,
                                      known_backends=lambda d: phone_backends(d, tools)):
