@@ -18,6 +18,13 @@ Optional fields added within version 1 (older records lack them; readers must no
   fp16+fp32), ``inputs`` and ``weights`` types, ``provider``, ``executed`` (what ran at fp32:
   ``nodes_at_fp32`` of ``nodes_total``, ``ops_at_fp32``, ``casts_inserted``, ``source``), or
   ``executed: null`` with ``missing_reason``.
+* ``memory_fit`` (LLM jobs of a generated decoder, decided at plan time; a ``skipped`` record
+  when ``fits`` is false): ``fits``, ``need_bytes``, ``weights_bytes``, ``kv_cache_bytes``,
+  ``runtime_bytes``, ``limit_bytes``, ``limit_source``, ``runtime`` (onnxruntime | llama.cpp),
+  ``tokens``, ``precision``, ``params``.
+* LLM jobs on the host, ``llm.memory``: ``peak_mb``, ``weights_plus_kv_mb``, ``ratio``,
+  ``target_ratio``, ``parts_mb`` (``before_load``, ``weights``, ``prepacked_block_sums``,
+  ``kv_cache``, ``rest``), ``measured_mb`` (/proc readings at load and at the end), ``source``.
 
 A run folder::
 
