@@ -142,9 +142,10 @@ MEMORY_SOURCE = (
     "4-bit weights and scales), the block sums ORT's int8-compute MatMulNBits adds when it "
     "pre-packs int4 weights (one float per 32 weights), the KV cache, and the rest: a step's "
     "presents beside its pasts (the cache twice for a moment), activations of the prompt's "
-    "batch and ORT's arena. The mapped pages of the original scales, which ORT keeps after "
-    "pre-packing them, are handed back while it loads and after (released_during_load_mb, "
-    "released_after_load_mb: workloads/llm_memory.py)")
+    "batch and ORT's arena (negative when the fp16 embedding, counted in the weights, is "
+    "resident only as far as the prompt touched it). The mapped pages of the original "
+    "scales, which ORT keeps after pre-packing them, are handed back while it loads and "
+    "after (released_during_load_mb, released_after_load_mb: workloads/llm_memory.py)")
 
 
 def memory_breakdown(peak_mb: float, before_load_mb: float | None, weight_bytes: int,
