@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="measured (default): the phone's tools compute each inference on the "
                    "host CPU; modeled: they wait the time the profile models instead, so many "
                    "simulated phones share few cores (also --device 'sim:PROFILE?timing=modeled')")
+    p.add_argument("--ram-gb", type=float, metavar="GB",
+                   help="the phone's RAM instead of its profile's, e.g. 8 for an 8 GB phone "
+                   "(/proc/meminfo shows it; also --device 'sim:PROFILE?ram_gb=8')")
 
     p = sub.add_parser("clean", help="remove what npubench left on a phone")
     p.add_argument("--device", metavar="SPEC", help="the phone (default: the attached one)")

@@ -229,7 +229,8 @@ def cmd_sim(args: Namespace) -> int:
 
     server = simulator.serve(args.profile, host=args.host, port=args.port, auth=args.auth,
                              slowdown=getattr(args, "slowdown", []),
-                             timing=getattr(args, "timing", "measured"))
+                             timing=getattr(args, "timing", "measured"),
+                             ram_gb=getattr(args, "ram_gb", None))
     host, port = server.address
     print(f"{server.describe()}\n"
           f"  npubench devices --device tcp:{host}:{port}\n"

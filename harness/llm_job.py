@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from npubench.errors import BackendUnavailable, RuntimeFailure
+from npubench.errors import BackendUnavailable
 from npubench.harness.backends import parse_backend
 from npubench.harness.settings import MeasureSettings
 from npubench.harness.stats import summarize
@@ -37,7 +37,12 @@ def run_host_llm_job(job: dict[str, Any]) -> dict[str, Any]:
     """``job``: ``model_path``, ``backend``, ``settings``, ``llm`` (prompt_tokens, gen_tokens,
     config), ``name``, ``precision``."""
     from npubench.devices.host import ort_provider_name
-    from npubench.harness.host_job import _peak_memory_mb, _rss_mb, _telemetry
+    from npubench.harness.host_job import (
+        _peak_memory_mb,
+        _rss_mb,
+        _telemetry,
+        runtime_failures,
+    )
     from npubench.workloads.llm_config import check_tokens
     from npubench.workloads.llm_loop import Decoder, generate, prompt_ids
     from npubench.workloads.llm_memory import mapped_mb, proc_status
@@ -62,7 +67,7 @@ def run_host_llm_job(job: dict[str, Any]) -> dict[str, Any]:
     decoder = Decoder.open(Path(job["model_path"]), backend.options.get("threads"), provider,
                            release_mapped=not job.get("keep_mapped_weights"))
     prompt = prompt_ids(config.vocab, n_prompt, settings.seed)
-    try:
+    with runtime_failures("onnxruntime", "the decoder"):
         warmup = generate(decoder, prompt, min(n_gen, WARMUP_GEN_TOKENS))
         telemetry = _telemetry(job)
         idle_mw = None
@@ -74,9 +79,6 @@ def run_host_llm_job(job: dict[str, Any]) -> dict[str, Any]:
             reps = [generate(decoder, prompt, n_gen) for _ in range(settings.llm_repetitions)]
         finally:
             tele = telemetry.stop() if telemetry is not None else None
-    except RuntimeError as exc:  # onnxruntime's failures at run time
-        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RuntimeFailure(f"onnxruntime failed to run the decoder: {line}") from None
 
     figures = llm_figures(reps, n_prompt, n_gen)
     decode_s = sum(sum(r.step_ns) for r in reps) / 1e9

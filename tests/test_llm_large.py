@@ -227,3 +227,18 @@ def test_plan_memory_fit_needs_a_decoder_and_a_device_that_says_its_memory():
 
     assert plan_memory_fit(Phone(), gguf) == (None, None)  # RAM unknown: the phone decides
     assert plan_memory_fit(object(), gguf) == (None, None)
+
+
+def test_a_farm_sim_phone_process_keeps_its_ram_option():
+    """``npubench sim --ram-gb 8``, as a farm's ``sim:sm8650?ram_gb=8`` phone runs it in a
+    process of its own: the phone's /proc/meminfo shows the 8 GB."""
+    from npubench.devices.registry import resolve_device
+    from npubench.harness.farm import sim_phones
+
+    spec, proc = sim_phones.start("sim:sm8650?ram_gb=8&timing=modeled", "phone")
+    try:
+        assert "--ram-gb" in sim_phones.command("sim:sm8650?ram_gb=8")
+        ram = resolve_device(spec).info().ram_bytes
+        assert 7.0 * 2**30 < ram < 7.5 * 2**30
+    finally:
+        sim_phones.stop(proc)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from npubench.errors import RuntimeFailure, WorkloadError
+from npubench.errors import RuntimeFailure, WorkloadError, first_line
 from npubench.workloads.llm_memory import (
     proc_status,
     release_mapped_weights,
@@ -96,10 +96,8 @@ class Decoder:
             try:
                 session = ort.InferenceSession(str(model_path), options, providers=providers)
             except Exception as exc:  # ORT's own exception classes
-                line = (str(exc).strip().splitlines()[0] if str(exc).strip()
-                        else type(exc).__name__)
                 raise RuntimeFailure(f"onnxruntime cannot load {Path(model_path).name}: "
-                                     f"{line}") from None
+                                     f"{first_line(exc)}") from None
         load_ms = (time.perf_counter() - start) * 1e3
         memory = {"load_peak_mb": proc_status().get("VmHWM"),
                   "released_during_load_mb": during.released_mb if release_mapped else None,

@@ -31,6 +31,8 @@ def command(spec: str) -> list[str]:
            "--timing", options.timing, "--host", "127.0.0.1"]
     for knob in options.knobs:
         out += ["--slowdown", knob]
+    if options.ram_gb is not None:
+        out += ["--ram-gb", f"{options.ram_gb:g}"]
     return out
 
 

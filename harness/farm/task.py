@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import socket
 import time
+from dataclasses import replace
 from typing import Any
 
 from npubench.errors import NpubenchError
@@ -83,7 +84,8 @@ def plan_class(phone_class: str, entries: list[dict[str, Any]]) -> dict[str, Any
             for name in entry.get("workloads") or suite.job_names():
                 for job in make_plan([phone.device], [_workload(entry["suite"], name)],
                                      backends, threads=settings.threads,
-                                     known_backends=lambda d: phone_backends(d, tools)):
+                                     known_backends=lambda d: phone_backends(d, tools),
+                                     frame_rate=bool(settings.fps)):
                     out.append({"suite": entry["suite"], "workload": name,
                                 "backend": str(job.backend), "skip_reason": job.skip_reason})
         return {"jobs": out, "phone": phone.name, "worker": pool.name,
@@ -155,7 +157,7 @@ def _address() -> str | None:
 def _run(spec, phone, night, settings, options, pool) -> dict[str, Any]:
     """The job itself, as ``npubench run`` runs it on a phone; its record, samples and log."""
     from npubench.harness.device_job import phone_backends
-    from npubench.harness.plan import Job, make_plan
+    from npubench.harness.plan import make_plan
     from npubench.harness.record import base_record, finish_record
     from npubench.harness.run import PhoneContext, _run_one, now_iso
     from npubench.harness.worker import run_isolated
@@ -164,9 +166,10 @@ def _run(spec, phone, night, settings, options, pool) -> dict[str, Any]:
     tools = _tools()
     workload = _workload(spec["suite"], spec["workload"])
     jobs = make_plan([phone.device], [workload], [spec["backend"]], threads=settings.threads,
-                     known_backends=lambda d: phone_backends(d, tools))
+                     known_backends=lambda d: phone_backends(d, tools),
+                     frame_rate=bool(settings.fps))
     job = next((j for j in jobs if str(j.backend) == spec["backend"]), jobs[0])
-    job = Job(spec["index"], job.device, job.workload, job.backend, job.skip_reason)
+    job = replace(job, index=spec["index"])
     work = RunStore(night.work_dir)
     work.logs_dir.mkdir(parents=True, exist_ok=True)
     log = work.log_path(job.index, job.job_id)  # where _run_one writes it
