@@ -179,6 +179,23 @@ class _ProgressListener:
         self.console.print(_one_line(record), highlight=False)
 
 
+def _framerate_line(block: dict) -> str:
+    """A frame-rate job's figures on one line: frames, drops, misses, the steady ratio."""
+    def pct(value: float | None) -> str:
+        return f"{100 * value:.1f}%" if value is not None else "n/a"
+
+    if block.get("misses_exact"):
+        missed, share = str(block["missed"]), pct(block["miss_ratio"])
+    else:  # a phone's rounds bound their misses
+        missed = f"{block['missed_low']}-{block['missed_high']}"
+        share = f"{pct(block['miss_ratio_low'])} to {pct(block['miss_ratio_high'])}"
+    ratio = block.get("steady_state_ratio")
+    return (f"{block['frames']} frames at {block['fps']:g} fps, ran {block['processed']}, "
+            f"dropped {block['dropped']}, missed {missed} ({share} late or dropped); "
+            "steady / first throughput " + (f"{ratio:.2f}" if ratio is not None
+                                            else "not measured"))
+
+
 def _one_line(record: dict) -> str:
     from rich.markup import escape
 
@@ -191,6 +208,12 @@ def _one_line(record: dict) -> str:
         return (f"  [green]ok[/]      {job}: TTFT {figure('ttft_ms', 'ms')}, prefill "
                 f"{figure('prefill_tokens_per_s', 'tok/s')}, decode "
                 f"{figure('decode_tokens_per_s', 'tok/s')}")
+    if record["status"] == "ok" and record.get("framerate"):
+        return f"  [green]ok[/]      {job}: {_framerate_line(record['framerate'])}"
+    if record["status"] == "ok" and record.get("pipeline"):
+        e2e = (record["pipeline"].get("e2e") or {}).get("in_pipeline_mean_ms")
+        said = f"{e2e:.1f} ms" if e2e is not None else "not measured"
+        return f"  [green]ok[/]      {job}: end of speech -> first token {said} (mean)"
     if record["status"] == "ok":
         lat = record["latency_ms"]
         extra = "" if record["validity"] == "valid" else f" [yellow]{record['validity']}[/]"

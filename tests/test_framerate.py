@@ -277,3 +277,22 @@ def test_phone_run_records_rounds_the_mechanism_and_telemetry(tmp_path, adb_home
     assert ort_record["status"] == "skipped"
     assert "onnxruntime_perf_test" in ort_record["error"]["message"]
     json.dumps(block, allow_nan=False)
+
+
+def test_the_terminal_line_says_frames_drops_and_misses_exact_or_bounded():
+    from npubench.harness.commands import _one_line
+
+    exact = {"fps": 30.0, "frames": 450, "processed": 271, "dropped": 179, "missed": 271,
+             "missed_low": 271, "missed_high": 271, "misses_exact": True, "miss_ratio": 1.0,
+             "miss_ratio_low": 1.0, "miss_ratio_high": 1.0, "steady_state_ratio": 0.957}
+    line = _one_line({"job_id": "sr[bold]x@tflite:xnnpack", "status": "ok",
+                      "framerate": exact})
+    assert "450 frames at 30 fps, ran 271, dropped 179, missed 271 (100.0% late" in line
+    assert "steady / first throughput 0.96" in line and r"sr\[bold]x" in line
+    bounded = {**exact, "processed": 450, "dropped": 0, "missed": None, "missed_low": 30,
+               "missed_high": 60, "misses_exact": False, "miss_ratio": None,
+               "miss_ratio_low": 30 / 450, "miss_ratio_high": 60 / 450,
+               "steady_state_ratio": None}
+    line = _one_line({"job_id": "j", "status": "ok", "framerate": bounded})
+    assert "missed 30-60 (6.7% to 13.3% late or dropped)" in line
+    assert line.endswith("not measured")

@@ -262,3 +262,12 @@ def test_the_report_has_the_pipeline_table_with_hostile_names_escaped(host_run, 
     page = write_report(out).read_text()
     assert hostile not in page and "<b>ort</b>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;wake" in page
+
+
+@pytest.mark.network
+def test_the_terminal_line_of_a_pipeline_says_its_end_to_end(host_run):
+    from npubench.harness.commands import _one_line
+
+    record = host_run.records[1]
+    e2e = record["pipeline"]["e2e"]["in_pipeline_mean_ms"]
+    assert _one_line(record).endswith(f"end of speech -> first token {e2e:.1f} ms (mean)")
