@@ -109,8 +109,10 @@ def quantize_tflite(data: bytes, seed: int, value_range=None,
     if calibration is None:
         calibrator = _calibrator(data, seed, value_range)
     else:  # ranges from the small frame; the quantizer keeps ranges already in the model
-        calibrator = wrapper.CalibrationWrapper(
-            _with_ranges(data, _tflite_ranges(calibration, seed, value_range)), [], [])
+        # (the wrapper reads the model from these bytes without copying them, as TFLite's
+        # interpreter does: they must outlive it, so they are held here, not a temporary)
+        ranged = _with_ranges(data, _tflite_ranges(calibration, seed, value_range))
+        calibrator = wrapper.CalibrationWrapper(ranged, [], [])
         calibrator.Prepare()
     f32, i8, i32 = (np.dtype(t).num for t in (np.float32, np.int8, np.int32))
     # input type, output type, allow float, activations, biases, disable per-channel,
