@@ -10,7 +10,6 @@ a JSON line of the figures; the run folder (with report.html) stays in OUT_DIR.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -62,4 +61,8 @@ def main(out: str | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:2])
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out_dir", nargs="?", help="the run folder (default: runs/assistant-TIME)")
+    main(parser.parse_args().out_dir)
