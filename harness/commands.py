@@ -224,6 +224,7 @@ def _one_line(record: dict) -> str:
 
 
 def _print_summary(console, records: list[dict]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     llm = any(r.get("llm") for r in records)
@@ -235,7 +236,7 @@ def _print_summary(console, records: list[dict]) -> None:
               if lat.get("ci95_low") is not None else "")
         decode = r.get("decode_tokens_per_s")
         table.add_row(
-            r["workload"]["name"], r["backend"]["spec"], r["status"],
+            escape(r["workload"]["name"]), escape(r["backend"]["spec"]), r["status"],
             f"{lat['median']:.3f}" if lat else "", f"{lat['p90']:.3f}" if lat else "", ci,
             f"{r['memory_peak_mb']:.0f}" if r.get("memory_peak_mb") else "",
             *([f"{decode:.1f}" if decode is not None else ""] if llm else []),
@@ -247,6 +248,17 @@ def _print_summary(console, records: list[dict]) -> None:
     console.print(", ".join(f"{n} {s}" for s, n in counts.items()))
 
 
+def _loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine's loopback only."""
+    import ipaddress
+    import socket
+
+    try:
+        return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+    except (OSError, ValueError):
+        return False
+
+
 def cmd_sim(args: Namespace) -> int:
     from npubench.devices import simulator
 
@@ -255,6 +267,11 @@ def cmd_sim(args: Namespace) -> int:
                              timing=getattr(args, "timing", "measured"),
                              ram_gb=getattr(args, "ram_gb", None))
     host, port = server.address
+    if not _loopback(args.host):
+        print(f"warning: the simulated phone listens on {args.host}, beyond this machine: "
+              "whoever reaches it gets a shell that runs its tools on this host"
+              + ("" if args.auth else ", with no authorization (add --auth)"),
+              file=sys.stderr, flush=True)
     print(f"{server.describe()}\n"
           f"  npubench devices --device tcp:{host}:{port}\n"
           f"  npubench run --device tcp:{host}:{port}\n"

@@ -195,3 +195,45 @@ def test_report_of_a_folder_without_results(tmp_path):
     result = npubench("report", str(tmp_path))
     assert result.returncode == 1
     assert "no results" in result.stderr
+
+
+def test_the_terminal_summary_prints_a_workload_name_as_it_is():
+    """Rich markup in a name (a user's file called ``a[bold]b.onnx``) is not interpreted."""
+    from rich.console import Console
+
+    from npubench.harness.commands import _print_summary
+
+    console = Console(record=True, width=200)
+    _print_summary(console, [{"workload": {"name": "a[bold]b[/]"}, "status": "failed",
+                              "backend": {"spec": "ort:cpu[red]"}}])
+    text = console.export_text()
+    assert "a[bold]b[/]" in text and "ort:cpu[red]" in text
+
+
+def test_a_simulated_phone_beyond_loopback_is_warned_about(monkeypatch, capsys):
+    from argparse import Namespace
+
+    from npubench.devices import simulator
+    from npubench.harness import commands
+
+    assert commands._loopback("127.0.0.1") and commands._loopback("localhost")
+    assert not commands._loopback("0.0.0.0") and not commands._loopback("::")
+
+    class Stub:  # the server, never started: the test opens no port beyond 127.0.0.1
+        address = ("0.0.0.0", 5555)
+
+        def describe(self):
+            return "stub"
+
+        def wait(self):
+            raise KeyboardInterrupt
+
+        def stop(self):
+            pass
+
+    monkeypatch.setattr(simulator, "serve", lambda *a, **k: Stub())
+    args = Namespace(profile="sm8650", host="0.0.0.0", port=5555, auth=False)
+    assert commands.cmd_sim(args) == 0
+    assert "warning: the simulated phone listens on 0.0.0.0" in capsys.readouterr().err
+    commands.cmd_sim(Namespace(profile="sm8650", host="127.0.0.1", port=5555, auth=False))
+    assert "warning" not in capsys.readouterr().err

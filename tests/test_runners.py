@@ -75,6 +75,25 @@ def test_corrupt_onnx_is_a_workload_error(tmp_path):
         open_session(cut, parse_backend("ort:cpu"), {}, seed=0)
 
 
+def test_an_unregistered_onnx_op_is_a_runtime_failure_not_a_corrupt_model(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from npubench.errors import RuntimeFailure
+
+    value = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1]) for n in ("x", "y")]
+    graph = helper.make_graph([helper.make_node("FancyOp", ["x"], ["y"], domain="com.example")],
+                              "g", value[:1], value[1:])
+    path = tmp_path / "custom.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                      helper.make_opsetid("com.example", 1)]),
+              path)
+    with pytest.raises(RuntimeFailure, match="an operator this onnxruntime does not have "
+                                             r"\(com.example:FancyOp") as caught:
+        open_session(path, parse_backend("ort:cpu"), {}, seed=0)
+    assert "corrupt" not in str(caught.value)
+
+
 def test_corrupt_tflite_is_a_workload_error(tmp_path):
     garbage = tmp_path / "garbage.tflite"
     garbage.write_bytes(b"\0" * 64)

@@ -56,6 +56,12 @@ def open_ort(
         session = ort.InferenceSession(str(model_path), options, providers=providers)
     except Exception as exc:  # ORT raises its own exception classes (InvalidProtobuf, Fail, ...)
         text = first_line(exc)
+        if "is not a registered function/op" in text:  # a valid model, an op this ORT lacks
+            op = text.rpartition("Fatal error:")[2].strip()
+            raise RuntimeFailure(
+                f"onnxruntime cannot load {model_path.name}: it uses an operator this "
+                f"onnxruntime does not have ({op})",
+                hint="a custom op needs its library registered, or another runtime") from None
         if "protobuf" in text.lower() or "parsing" in text.lower() or "load model" in text.lower():
             raise WorkloadError(
                 f"{model_path.name} is not a valid ONNX model (truncated or corrupt?): {text}"
