@@ -27,6 +27,15 @@ FREE_SPACE_MARGIN_BYTES = 16 * 2**20
 _PROP_LINE = re.compile(rb"^\[(?P<key>[^\]]+)\]: \[(?P<value>.*)\]$")
 
 
+def size_text(n: int) -> str:
+    """Bytes as a person reads them: ``812 bytes``, ``48.0 KiB``, ``3.2 MiB``, ``4.10 GiB``."""
+    if n < 1024:
+        return f"{n} bytes"
+    if n >= 2**30:
+        return f"{n / 2**30:.2f} GiB"
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
+
+
 @dataclass(frozen=True)
 class ShellResult:
     stdout: bytes
@@ -220,8 +229,10 @@ class AndroidDevice:
         free = self.free_bytes("/data/local/tmp" if folder.startswith("/data/local/tmp")
                                else folder)
         if size + FREE_SPACE_MARGIN_BYTES > free:
-            raise DeviceError(self.spec, f"not enough space on the phone for {local.name}: "
-                              f"{size / 2**20:.1f} MB needed, {free / 2**20:.1f} MB free",
+            raise DeviceError(self.spec, f"not enough space on the phone for {local.name} "
+                              f"({size_text(size)}): {size_text(size + FREE_SPACE_MARGIN_BYTES)}"
+                              f" needed with {size_text(FREE_SPACE_MARGIN_BYTES)} kept free, "
+                              f"{size_text(free)} free in {folder}",
                               hint="free space on the phone, or run `npubench clean`")
         self.run(f"mkdir -p {q(folder)}")
         partial = f"{remote}.npb-partial"

@@ -9,7 +9,7 @@ import stat
 
 import pytest
 
-from npubench.devices.android import FILES_DIR, WORK_DIR, AndroidDevice, q
+from npubench.devices.android import FILES_DIR, WORK_DIR, AndroidDevice, q, size_text
 from npubench.devices.sim.faults import Faults
 from npubench.devices.transport import AdbShellTransport
 from npubench.errors import DeviceError, DeviceLost
@@ -125,8 +125,17 @@ def test_free_space_is_checked_before_a_push(android, tmp_path):
     local = tmp_path / "m.bin"
     local.write_bytes(b"x" * 1000)
     device.phone.userland.fs.full = True
-    with pytest.raises(DeviceError, match="not enough space on the phone"):
+    with pytest.raises(DeviceError, match="not enough space on the phone") as caught:
         device.push(local, f"{WORK_DIR}/m.bin")
+    # the file's own size, what the push needs with the margin, and what the phone has
+    assert "m.bin (1000 bytes): 16.0 MiB needed with 16.0 MiB kept free" in str(caught.value)
+    free = device.free_bytes()
+    assert f"{size_text(free)} free in {WORK_DIR}" in str(caught.value)
+
+
+def test_sizes_read_as_a_person_reads_them():
+    assert [size_text(n) for n in (812, 48 * 1024, int(3.2 * 2**20), int(4.1 * 2**30))] == [
+        "812 bytes", "48.0 KiB", "3.2 MiB", "4.10 GiB"]
 
 
 def test_a_command_that_hangs_times_out_and_the_device_recovers(android):
