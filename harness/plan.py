@@ -11,9 +11,6 @@ from npubench.errors import ConfigError
 from npubench.harness.backends import KNOWN_BACKENDS, BackendSpec, parse_backend
 from npubench.workloads.llm_models import plan_memory_fit
 
-SHOWN_WHEN_MISSING = ("ort:cuda",)
-"""Backends that ``all`` lists even where they cannot run, so a report says why they are absent."""
-
 
 @dataclass(frozen=True)
 class Job:
@@ -36,7 +33,8 @@ def expand_backends(
 ) -> list[tuple[BackendSpec, str | None]]:
     """The backends to run on ``device``: each with None or the reason it cannot run there.
 
-    ``all`` means every backend the device can run, plus SHOWN_WHEN_MISSING. An unknown backend
+    ``all`` means every backend the device can run (one it cannot, e.g. ``ort:cuda`` without a
+    CUDA provider, is left out; named, it gets a skipped job saying why). An unknown backend
     is a ConfigError listing the valid ones."""
     known = known if known is not None else device.backends()
     chosen: list[tuple[BackendSpec, str | None]] = []
@@ -53,7 +51,7 @@ def expand_backends(
             add(parse_backend(npu_backend(device)))
         elif text.strip() == "all":
             for base, reason in known.items():
-                if reason is None or base in SHOWN_WHEN_MISSING:
+                if reason is None:
                     add(parse_backend(base))
         else:
             add(parse_backend(text, known=sorted(set(known) | set(KNOWN_BACKENDS))))

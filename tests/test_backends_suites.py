@@ -87,3 +87,17 @@ def test_builtin_suites_load():
 def test_unknown_suite_lists_builtins():
     with pytest.raises(ConfigError, match="built-in suites: .*quick"):
         load_suite("quik")
+
+
+def test_all_means_what_the_device_can_run_and_a_named_missing_backend_is_skipped():
+    """``all`` plans no ort:cuda where no CUDA provider exists; named, it is a skipped job."""
+    from npubench.devices.host import HostDevice
+    from npubench.harness.plan import expand_backends
+
+    host = HostDevice()
+    known = {"tflite:cpu": None, "ort:cpu": None, "ort:cuda": "CUDAExecutionProvider is not "
+             "available in this onnxruntime build"}
+    assert [str(b) for b, _ in expand_backends(host, ["all"], known)] == [
+        "tflite:cpu", "ort:cpu"]
+    (named, reason), = expand_backends(host, ["ort:cuda"], known)
+    assert str(named) == "ort:cuda" and "CUDAExecutionProvider" in reason
