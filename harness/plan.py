@@ -95,8 +95,11 @@ def make_plan(
                 jobs.append(_pipeline_job(len(jobs), device, workload, chosen, known))
                 continue
             if getattr(workload.origin, "error", None) is not None:
-                # an unusable model file: one job, which fails with the reason
-                jobs.append(Job(len(jobs), device, workload, chosen[0][0]))
+                # an unusable model file: one job, which fails with the reason, on a backend
+                # of the file's format where one is chosen (a broken .onnx is no tflite job)
+                backend = next((b for b, _ in chosen if b.format == workload.format),
+                               chosen[0][0])
+                jobs.append(Job(len(jobs), device, workload, backend))
                 continue
             matching = _matching(device, workload, chosen)
             if not matching:

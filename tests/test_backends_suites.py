@@ -101,3 +101,15 @@ def test_all_means_what_the_device_can_run_and_a_named_missing_backend_is_skippe
         "tflite:cpu", "ort:cpu"]
     (named, reason), = expand_backends(host, ["ort:cuda"], known)
     assert str(named) == "ort:cuda" and "CUDAExecutionProvider" in reason
+
+
+def test_a_missing_onnx_file_is_planned_on_an_onnx_backend(tmp_path):
+    from npubench.devices.host import HostDevice
+    from npubench.harness.plan import make_plan
+    from npubench.workloads.registry import resolve_path_or_failure
+
+    missing = resolve_path_or_failure(str(tmp_path / "gone.onnx"))
+    (job,) = make_plan([HostDevice()], [missing], ["tflite:xnnpack", "ort:cpu"])
+    assert job.backend.runtime == "ort" and job.skip_reason is None
+    (job,) = make_plan([HostDevice()], [missing], ["tflite:xnnpack"])  # none of its format
+    assert job.backend.runtime == "tflite"  # still one job, which fails with the reason
