@@ -12,6 +12,7 @@ from pathlib import Path
 
 from npubench.errors import (
     EXIT_INFRA,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     ConfigError,
 )
@@ -110,11 +111,18 @@ def cmd_run(args: Namespace) -> int:
         threads=args.threads, prompt_tokens=args.prompt_tokens, gen_tokens=args.gen_tokens,
         fps=args.fps, duration=args.duration, tools=args.tool, require_npu=args.require_npu,
         measure_power=not args.no_power,
-        cooldown_c=args.cooldown_c, out=args.out, report=not args.no_report,
+        cooldown_c=args.cooldown_c, out=args.out, resume=args.resume, report=not args.no_report,
         store=False if args.no_store else args.store, baseline=args.baseline)
+    from npubench.harness.interrupts import sigterm_as_ctrl_c
+
     console = _console()
-    with _ProgressListener(console) as listener:
-        result = run(request, listener)
+    try:  # SIGTERM (a CI job's timeout) and SIGHUP stop the run as Ctrl-C does
+        with sigterm_as_ctrl_c(), _ProgressListener(console) as listener:
+            result = run(request, listener)
+    except KeyboardInterrupt:  # before the first job or after the last (jobs: in execute)
+        console.print("[yellow]interrupted[/] outside the jobs (planning, or writing the "
+                      "report): the records written so far stay on disk")
+        return EXIT_INTERRUPTED
     if result.interrupted:
         console.print("[yellow]interrupted[/]: the jobs measured so far are kept in "
                       f"{result.run_dir / 'results.jsonl'}")
@@ -217,6 +225,15 @@ def _one_line(record: dict) -> str:
     if record["status"] == "ok":
         lat = record["latency_ms"]
         extra = "" if record["validity"] == "valid" else f" [yellow]{record['validity']}[/]"
+        delegation = record.get("delegation") or {}
+        if delegation.get("fallback"):  # as the report's "CPU fallback" badge says
+            from npubench.reports.cells import delegation_text
+
+            coverage = delegation_text(delegation.get("status"),
+                                       delegation.get("nodes_delegated"),
+                                       delegation.get("nodes_total"))
+            delegate = escape(str(delegation.get("delegate")))
+            extra += f" [yellow]CPU fallback[/] ({escape(coverage)} on {delegate})"
         return f"  [green]ok[/]      {job}: median {lat['median']:.3f} ms (n={lat['n']}){extra}"
     message = escape((record.get("error") or {}).get("message", ""))
     colour = "red" if record["status"] == "failed" else "dim"
@@ -265,7 +282,8 @@ def cmd_sim(args: Namespace) -> int:
     server = simulator.serve(args.profile, host=args.host, port=args.port, auth=args.auth,
                              slowdown=getattr(args, "slowdown", []),
                              timing=getattr(args, "timing", "measured"),
-                             ram_gb=getattr(args, "ram_gb", None))
+                             ram_gb=getattr(args, "ram_gb", None),
+                             faults=getattr(args, "fault", []))
     host, port = server.address
     if not _loopback(args.host):
         print(f"warning: the simulated phone listens on {args.host}, beyond this machine: "
@@ -306,6 +324,12 @@ def cmd_clean(args: Namespace) -> int:
     try:
         if getattr(device, "kind", "host") != "android":
             raise ConfigError("clean works on a phone: give --device SPEC")
+        from npubench.devices.charging_guard import restore_stale
+
+        restored = restore_stale(device)  # a killed run's suspended charging (its marker)
+        if restored:
+            print(f"restored charging left suspended by {restored['left_by'] or 'a run'} "
+                  f"(battery: {restored['battery_status'] or 'unknown'})")
         device.clean()
         print(f"removed npubench's files from {device.spec}")
     finally:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from npubench.devices.android import WORK_DIR, AndroidDevice
+from npubench.devices.android import WORK_DIR, AndroidDevice, q
 from npubench.devices.cpu_topology import DEFAULT_THREADS, CpuPlan
 from npubench.errors import DeviceError, DeviceLost, NpubenchError, ToolError
 from npubench.harness import device_commands as cmds
@@ -270,6 +270,20 @@ class PhoneJob:
             fh.write(f"$ {line}\n{result.text}\n[exit {result.exit_code}]\n")
         parsed = parse(self.tool_name, result.text)
         return parsed, result.exit_code
+
+    def output_file(self) -> str:
+        """Where the tool writes the outputs of the accuracy check on the phone."""
+        return f"{WORK_DIR}/outputs-{self.token}.bin"
+
+    def cleanup(self) -> None:
+        """Remove the job's files from the phone's work folder (the tool's pid file, its
+        outputs): nothing of a job stays on the phone. Never raises (a lost link leaves them to
+        the run's end, ``harness.phone_run``, or to ``npubench clean``)."""
+        try:
+            self.device.run(f"rm -f {q(self.pid_file)} {q(self.output_file())}",
+                            check=False, timeout_s=10)
+        except Exception:
+            pass
 
     def _kill_tool(self) -> None:
         try:

@@ -41,10 +41,18 @@ def run_device_job(job, model_path: Path, settings: MeasureSettings, run_dir: Pa
     if settings.fps:  # frame-rate (sustained) mode: paced rounds (harness.device_framerate)
         from npubench.harness.device_framerate import run_framerate as body
     try:
-        return body(job, phone, settings, options)
+        result = body(job, phone, settings, options)
     except NpubenchError as exc:
         status = "skipped" if exc.kind == "unavailable" else "failed"
-        return {"status": status, "error": exc.as_record()}
+        result = {"status": status, "error": exc.as_record()}
+        if exc.kind == "device_lost":  # no link to clean over: the run's end or `clean` will
+            return result
+    except Exception:
+        phone.cleanup()
+        raise
+    # (after Ctrl-C the link is not used again: the run's end removes what is left)
+    phone.cleanup()
+    return result
 
 
 def _run(job, phone: PhoneJob, settings: MeasureSettings, options: DeviceJobOptions) -> dict:

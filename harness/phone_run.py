@@ -56,9 +56,11 @@ class PhoneRuns:
         if entry is None:
             return None
         try:
-            return entry[1].session.close(abnormal=abnormal)
+            summary = entry[1].session.close(abnormal=abnormal)
         except Exception as exc:
-            return {"error": f"{type(exc).__name__}: {exc}"}
+            summary = {"error": f"{type(exc).__name__}: {exc}"}
+        remove_leftovers(device)
+        return summary
 
     def close_all(self, abnormal: bool = False) -> dict[str, dict]:
         """Close every session (restoring charging); {device spec: session summary}. A
@@ -66,3 +68,20 @@ class PhoneRuns:
         self.closed = True
         return {device.spec: self.close(device, abnormal)
                 for device, _ in list(self._runs.values())}
+
+
+LEFTOVERS = ("tool-*.pid", "outputs-*.bin", "sampler-*.txt", ".stderr-*")
+"""What a job or its sampler writes in the phone's work folder and removes itself when it ends
+normally; after Ctrl-C (the link is not used until the run's end) they are removed here."""
+
+
+def remove_leftovers(device) -> None:
+    """Remove the jobs' files (``LEFTOVERS``) from the phone's work folder, once charging is
+    restored. Never raises (``npubench clean`` removes the whole folder)."""
+    from npubench.devices.android import WORK_DIR, q
+
+    names = " ".join(f"{q(WORK_DIR)}/{pattern}" for pattern in LEFTOVERS)
+    try:
+        device.run(f"rm -f {names}", check=False, timeout_s=10)
+    except Exception:
+        pass

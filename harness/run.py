@@ -53,7 +53,10 @@ def library_versions() -> dict[str, str]:
 
 
 def start_run(run_dir: Path, run_id: str, host_info: dict, suite: str | None,
-              argv: Sequence[str] | None = None) -> RunStore:
+              argv: Sequence[str] | None = None, plan: dict | None = None) -> RunStore:
+    """Create the run folder and its run.json. ``plan``: what the run was planned from (suite,
+    workloads, backends, device, settings, as ``suite_run.RunRequest`` names them), which
+    ``npubench run --resume`` plans again from."""
     store = RunStore(run_dir)
     store.create({
         "run_id": run_id,
@@ -63,7 +66,18 @@ def start_run(run_dir: Path, run_id: str, host_info: dict, suite: str | None,
         "host": host_info,
         "versions": library_versions(),
         "suite": suite,
+        **({"plan": plan} if plan is not None else {}),
     })
+    return store
+
+
+def resume_run(run_dir: Path, info: dict) -> RunStore:
+    """Reopen the folder of run ``info`` for the jobs that have no record yet; run.json says
+    when each resume began (``resumed_at``)."""
+    store = RunStore(run_dir)
+    cut = store.reopen()
+    store.update_run_info(resumed_at=[*info.get("resumed_at", []), now_iso()],
+                          **({"cut_partial_line": True} if cut else {}))
     return store
 
 
@@ -76,11 +90,13 @@ def execute(
     on_done: Callable[[Job, dict], None] = lambda job, record: None,
     phone: PhoneContext | None = None,
     results: StoreWriter | None = None,
+    resumed: bool = False,
 ) -> RunOutcome:
     """Run ``jobs`` in order. A KeyboardInterrupt stops the run: what is recorded stays.
     Each phone is prepared once, at its first job, and restored when the run ends, however
     it ends (``harness.phone_run``). ``results`` also writes the run into the results store
-    (its info now, each record as its job ends, ``finished_at`` at the end)."""
+    (its info now, each record as its job ends, ``finished_at`` at the end); ``resumed``: the
+    folder's earlier records go into the store first (those it lacks)."""
     from npubench.harness.host_job import run_host_job
     from npubench.harness.phone_run import PhoneRuns
     from npubench.harness.worker import run_isolated
@@ -91,6 +107,8 @@ def execute(
     phones = PhoneRuns(run_id, phone.options, settings)
     results = results or StoreWriter(False, store.run_dir)
     results.start(read_run_info(store.run_dir) or {"run_id": run_id})
+    if resumed:
+        results.catch_up()
     clean_end = False
     try:
         for job in jobs:
@@ -113,7 +131,10 @@ def execute(
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:
-        sessions = phones.close_all(abnormal=not clean_end)
+        from npubench.harness.interrupts import signals_deferred
+
+        with signals_deferred():  # a second Ctrl-C does not cut the phones' restore short
+            sessions = phones.close_all(abnormal=not clean_end)
     store.update_run_info(finished_at=now_iso(), interrupted=outcome.interrupted,
                           **({"phone_sessions": sessions} if sessions else {}))
     results.finish(run_id, **{k: v for k, v in read_run_info(store.run_dir).items()
