@@ -9,6 +9,7 @@ A connection that drops raises ``DeviceLost`` naming the device.
 from __future__ import annotations
 
 import socket
+import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -104,6 +105,16 @@ class AdbShellTransport:
             device.close()
             raise DeviceLost(self.name, f"cannot connect: {exc}",
                              hint="is the phone on, reachable, with ADB debugging on?") from None
+        except (*_GARBLED, adb_exc.InvalidResponseError, struct.error) as exc:
+            device.close()
+            raise DeviceError(self.name, "the ADB handshake got a corrupt answer "
+                              f"({type(exc).__name__}: {exc})", hint=_GARBLED_HINT) from None
+        except Exception as exc:
+            if not _from_adb_shell(exc):
+                raise
+            device.close()
+            raise DeviceError(self.name, f"cannot connect ({type(exc).__name__}: {exc})",
+                              hint="is the phone on, reachable, with ADB debugging on?") from None
         self._device = device
 
     def close(self) -> None:
@@ -201,6 +212,16 @@ class AdbShellTransport:
         except (adb_exc.AdbCommandFailureException, adb_exc.PushFailedError,
                 adb_exc.InvalidResponseError) as exc:
             raise DeviceError(self.name, f"'{_short(what)}' failed: {exc}") from None
+        except (*_GARBLED, struct.error) as exc:
+            self.close()  # a packet came back corrupt: the stream is out of step, start afresh
+            raise DeviceError(self.name, f"'{_short(what)}' got a corrupt ADB packet "
+                              f"({type(exc).__name__}: {exc})", hint=_GARBLED_HINT) from None
+        except Exception as exc:
+            if not _from_adb_shell(exc):
+                raise
+            self.close()
+            raise DeviceError(self.name, f"'{_short(what)}' failed in adb-shell "
+                              f"({type(exc).__name__}: {exc})") from None
 
 
 class HeldShell:
@@ -233,6 +254,24 @@ class HeldShell:
                 AdbMessage(constants.CLSE, info.local_id, info.remote_id), info)
         except Exception:  # the connection is going anyway: adbd hangs up on its own
             pass
+
+
+def _garbled_errors() -> tuple[type[Exception], ...]:
+    from adb_shell import exceptions as adb_exc
+
+    return (adb_exc.InvalidChecksumError, adb_exc.InvalidCommandError,
+            adb_exc.InvalidTransportError, adb_exc.AdbConnectionError)
+
+
+_GARBLED = _garbled_errors()
+"""adb-shell's errors for a packet that is not what the protocol allows."""
+_GARBLED_HINT = ("the connection was closed and reopens on the next command; if this repeats, "
+                 "try another cable or USB port, or restart adbd (`adb reconnect`)")
+
+
+def _from_adb_shell(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of adb-shell's own exceptions (none may reach the user raw)."""
+    return type(exc).__module__.startswith("adb_shell")
 
 
 def _short(text: str, limit: int = 80) -> str:

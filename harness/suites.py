@@ -40,6 +40,21 @@ class Suite:
         return next((p for p in self.pipelines if p.name == name), None)
 
 
+def read_config_text(path: Path, what: str) -> str:
+    """A YAML config file's text; a file that cannot be read or is not UTF-8 is a ConfigError
+    that names the line."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the {what}: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: the {what} is not UTF-8 text "
+                          f"(byte 0x{data[exc.start]:02x})", hint="save it as UTF-8") from None
+
+
 def builtin_suite_names() -> list[str]:
     folder = resources.files("npubench.workloads") / "suites"
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
@@ -51,7 +66,7 @@ def load_suite(name_or_path: str) -> Suite:
     if name_or_path.endswith((".yaml", ".yml")) or path.exists():
         if not path.is_file():
             raise ConfigError(f"suite file {name_or_path} does not exist")
-        text, where = path.read_text(), str(path)
+        text, where = read_config_text(path, "suite file"), str(path)
     elif name_or_path in builtin_suite_names():
         resource = resources.files("npubench.workloads") / "suites" / f"{name_or_path}.yaml"
         text, where = resource.read_text(), f"suite {name_or_path}"

@@ -85,8 +85,10 @@ class ToolConfig:
         if file.exists():
             import yaml
 
+            from npubench.harness.suites import read_config_text
+
             try:
-                data = yaml.safe_load(file.read_text()) or {}
+                data = yaml.safe_load(read_config_text(file, "tools file")) or {}
             except yaml.YAMLError as exc:
                 raise ConfigError(f"{file}: not valid YAML: {exc}") from None
             if not isinstance(data, dict):

@@ -10,6 +10,8 @@ table with ``gguf_files.read_gguf``, checking that every tensor's data lies insi
 
 from __future__ import annotations
 
+import mmap
+import os
 import struct
 from collections import Counter
 from collections.abc import Iterator
@@ -101,7 +103,7 @@ def _invalid(path: Path, fmt: str, why: str) -> WorkloadError:
 class _FlatBuffer:
     """Bounds-checked reads of a flatbuffer (just what the TFLite check needs)."""
 
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes | mmap.mmap):
         self.data = data
 
     def read(self, fmt: str, pos: int) -> int:
@@ -145,8 +147,20 @@ class _FlatBuffer:
 
 
 def _check_tflite(path: Path) -> str:
-    data = path.read_bytes()
-    if len(data) < 8 or data[4:8] != b"TFL3":
+    """Walk the flatbuffer in a read-only map of the file: only the pages of its structure are
+    read, never the weights (a 4 GB model is not loaded to check its header)."""
+    try:
+        with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size < 8:
+                raise _invalid(path, "TFLite", "shorter than a flatbuffer header")
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return _walk_tflite(path, data)
+    except OSError as exc:
+        raise WorkloadError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _walk_tflite(path: Path, data) -> str:
+    if data[4:8] != b"TFL3":
         raise _invalid(path, "TFLite", "no TFL3 flatbuffer identifier at bytes 4..8")
     fb = _FlatBuffer(data)
     weight_bytes: Counter[str] = Counter()

@@ -4,6 +4,9 @@ Schema history (bump ``SCHEMA_VERSION`` and note the change here):
 
 * 1 (0.1.0): first version. One JSON object per job; units in the field names; per-iteration
   samples in ``samples/<n>-<slug>.json`` beside the records, named by ``samples_path``.
+  Newer runs name the samples and log files by job id (``<slug>-<hash>``), not by the job's
+  index, so that a resumed run never writes over another job's files; readers follow
+  ``samples_path`` and ``log_path`` and read both namings.
 
 Optional fields added within version 1 (older records lack them; readers must not need them):
 
@@ -37,6 +40,7 @@ A run folder::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -56,6 +60,19 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", text).strip("_")[:80] or "job"
 
 
+def job_file_stem(job_id: str) -> str:
+    """A job's file name without suffix: its id made file-safe, and a short hash of the id so
+    that two ids that make the same slug (``a:b``, ``a?b``) never share a file."""
+    return f"{slug(job_id)[:70]}-{hashlib.sha1(job_id.encode()).hexdigest()[:8]}"
+
+
+def holds_run(run_dir: str | os.PathLike) -> bool:
+    """Whether ``run_dir`` holds a run already (its run.json or results.jsonl): a new run must
+    not write over it."""
+    path = Path(run_dir)
+    return (path / RUN_FILE).exists() or (path / RESULTS_FILE).exists()
+
+
 class RunStore:
     """Writes one run folder. Every record is flushed and fsynced as soon as it is appended."""
 
@@ -70,6 +87,24 @@ class RunStore:
         info = {"schema_version": SCHEMA_VERSION, **run_info}
         _write_json(self.run_dir / RUN_FILE, info)
 
+    def reopen(self) -> bool:
+        """Make a run folder ready for more records (``npubench run --resume``): a last line
+        of results.jsonl cut short by a kill is cut off, so that the next record starts a
+        line of its own; returns whether one was cut."""
+        for d in (self.samples_dir, self.logs_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        path = self.run_dir / RESULTS_FILE
+        if not path.exists():
+            return False
+        data = path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return False
+        with open(path, "r+b") as fh:
+            fh.truncate(data.rfind(b"\n") + 1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return True
+
     def update_run_info(self, **fields: Any) -> None:
         path = self.run_dir / RUN_FILE
         info = json.loads(path.read_text()) if path.exists() else {}
@@ -77,13 +112,16 @@ class RunStore:
         _write_json(path, info)
 
     def write_samples(self, index: int, job_id: str, samples: dict[str, list[float]]) -> str:
-        """Write a job's per-iteration samples; returns the path relative to the run folder."""
-        rel = f"samples/{index:03d}-{slug(job_id)}.json"
+        """Write a job's per-iteration samples; returns the path relative to the run folder.
+        The file is named by ``job_id`` (``index`` is no part of it: a resumed run plans the
+        same jobs again, and a job's files must not depend on what else is planned)."""
+        rel = f"samples/{job_file_stem(job_id)}.json"
         _write_json(self.run_dir / rel, samples)
         return rel
 
     def log_path(self, index: int, job_id: str) -> Path:
-        return self.logs_dir / f"{index:03d}-{slug(job_id)}.log"
+        """Where a job's worker log goes, named by ``job_id`` as its samples are."""
+        return self.logs_dir / f"{job_file_stem(job_id)}.log"
 
     def append(self, record: dict[str, Any]) -> None:
         record = {"schema_version": SCHEMA_VERSION, **record}
@@ -121,7 +159,8 @@ def _write_json(path: Path, data: Any) -> None:
 def iter_records(run_dir: Path) -> Iterator[dict[str, Any]]:
     """Yield the records of a run folder (or a ``results.jsonl`` path).
 
-    A last line cut short by a crash is skipped; a record from a newer schema is refused.
+    A last line cut short by a crash is skipped with a warning; a line that is not a JSON
+    object, or a record from a newer schema, is refused.
     """
     path = Path(run_dir)
     if path.is_dir():
@@ -130,16 +169,20 @@ def iter_records(run_dir: Path) -> Iterator[dict[str, Any]]:
         raise ResultsError(
             f"no results at {path}", hint="give the folder that `npubench run --out` wrote"
         )
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines):  # interrupted while writing the last line
+    for number, record, last in _json_lines(path):
+        if record is _UNREADABLE:
+            if last:  # interrupted while writing the last line
+                _warn_once(path, f"{path}:{number}: the last line is cut short (the run was "
+                           "interrupted while writing it); it is left out")
                 continue
-            raise ResultsError(f"{path}:{number}: not a JSON record") from None
+            raise ResultsError(f"{path}:{number}: not a JSON record",
+                               hint="results.jsonl holds one JSON object per line, as "
+                               "`npubench run` writes it") from None
+        if not isinstance(record, dict):
+            raise ResultsError(f"{path}:{number}: not a JSON object but a "
+                               f"{type(record).__name__}",
+                               hint="results.jsonl holds one JSON object per line, as "
+                               "`npubench run` writes it")
         version = record.get("schema_version")
         if not isinstance(version, int) or version > SCHEMA_VERSION:
             raise ResultsError(
@@ -150,19 +193,40 @@ def iter_records(run_dir: Path) -> Iterator[dict[str, Any]]:
         yield record
 
 
+_UNREADABLE = object()
+"""What ``_json_lines`` gives for a line that is not JSON (or not UTF-8)."""
+_warned: set[tuple[str, str]] = set()
+
+
+def _json_lines(path: Path) -> Iterator[tuple[int, Any, bool]]:
+    """``(line number, value or _UNREADABLE, whether it is the last line)`` for each non-blank
+    line of a JSON-lines file, read as bytes so that one bad byte spoils only its line."""
+    lines = [(n, line) for n, line in enumerate(path.read_bytes().splitlines(), 1)
+             if line.strip()]
+    for i, (number, line) in enumerate(lines):
+        try:
+            value = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            value = _UNREADABLE
+        yield number, value, i == len(lines) - 1
+
+
+def _warn_once(path: Path, message: str) -> None:
+    """Log ``message`` once per file and message (a report reads the records more than once)."""
+    import logging
+
+    if (str(path), message) not in _warned:
+        _warned.add((str(path), message))
+        logging.getLogger("npubench.results").warning("warning: %s", message)
+
+
 def read_jsonl(path: str | os.PathLike) -> list[Any]:
     """The lines of a JSON-lines file that parse, in order; none when it does not exist. A
     line cut short by a kill, or being written now, is left out."""
     path = Path(path)
     if not path.exists():
         return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
+    return [value for _, value, _ in _json_lines(path) if value is not _UNREADABLE]
 
 
 def read_records(run_dir: Path) -> list[dict[str, Any]]:
@@ -170,8 +234,25 @@ def read_records(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def read_run_info(run_dir: Path) -> dict[str, Any]:
+    """The run's run.json (empty when there is none); a file cut short or not a JSON object is
+    a ResultsError that names it."""
     path = Path(run_dir) / RUN_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    info = _read_json_file(path, "the run's description")
+    if not isinstance(info, dict):
+        raise ResultsError(f"{path}: not a JSON object",
+                           hint="run.json is written by `npubench run` at the start of a run")
+    return info
+
+
+def _read_json_file(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"{path}: {what} is not valid JSON (cut short or damaged: {exc})",
+                           hint="restore the file from a copy, or delete it: the records in "
+                           "results.jsonl do not need it") from None
 
 
 def read_samples(run_dir: Path, record: dict[str, Any]) -> dict[str, list[float]]:
@@ -182,4 +263,4 @@ def read_samples(run_dir: Path, record: dict[str, Any]) -> dict[str, list[float]
     path = Path(run_dir) / rel
     if not path.exists():
         return {}
-    return json.loads(path.read_text())
+    return _read_json_file(path, "a job's samples file")
