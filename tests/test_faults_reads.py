@@ -95,11 +95,15 @@ def _run_folder(tmp_path):
     return write_run(tmp_path / "run", [ok_record("mobilenet_v2", "tflite:xnnpack", 5.0)])
 
 
+def _record_line(spec: str) -> str:
+    return json.dumps({"schema_version": 1, **ok_record("mobilenet_v2", spec, 6.0)[0]})
+
+
 def test_a_results_line_that_is_not_an_object_is_refused_with_its_line(tmp_path, capsys):
     run_dir = _run_folder(tmp_path)
     with open(run_dir / "results.jsonl", "a") as fh:
         fh.write("[1, 2, 3]\n")
-        fh.write(json.dumps(ok_record("mobilenet_v2", "tflite:cpu", 6.0)) + "\n")
+        fh.write(_record_line("tflite:cpu") + "\n")
     with pytest.raises(ResultsError) as info:
         read_records(run_dir)
     assert "results.jsonl:2: not a JSON object but a list" in str(info.value)
@@ -110,7 +114,7 @@ def test_a_results_line_that_is_not_an_object_is_refused_with_its_line(tmp_path,
 
 def test_a_truncated_last_line_is_a_warning_and_the_report_is_written(tmp_path, caplog):
     run_dir = _run_folder(tmp_path)
-    line = json.dumps(ok_record("mobilenet_v2", "tflite:cpu", 6.0))
+    line = _record_line("tflite:cpu")
     with open(run_dir / "results.jsonl", "a") as fh:
         fh.write(line[: len(line) // 2])  # killed while writing it
     with caplog.at_level(logging.WARNING, logger="npubench.results"):
@@ -139,6 +143,17 @@ def test_a_truncated_run_json_is_a_clear_error(tmp_path, capsys):
     assert main(["report", str(run_dir)]) != 0
     err = capsys.readouterr().err
     assert "run.json" in err and "Traceback" not in err
+
+
+def test_a_damaged_samples_file_is_a_warning_and_the_report_is_written(tmp_path, caplog):
+    run_dir = _run_folder(tmp_path)
+    (samples,) = (run_dir / "samples").iterdir()
+    samples.write_text('{"latency_ms": [1.0, 2')
+    with caplog.at_level(logging.WARNING, logger="npubench.results"):
+        assert main(["report", str(run_dir)]) == 0
+    assert any(f"{samples}: a job's samples file is not valid JSON" in r.getMessage()
+               for r in caplog.records)
+    assert "mobilenet_v2" in (run_dir / "report.html").read_text()
 
 
 # --- item 5: a user's model header is read, not the whole file ----------------------------

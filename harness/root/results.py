@@ -263,4 +263,9 @@ def read_samples(run_dir: Path, record: dict[str, Any]) -> dict[str, list[float]
     path = Path(run_dir) / rel
     if not path.exists():
         return {}
-    return _read_json_file(path, "a job's samples file")
+    try:
+        samples = _read_json_file(path, "a job's samples file")
+    except ResultsError as exc:  # the record keeps its summary: show it without the samples
+        _warn_once(path, f"{exc.message}; that job is shown without its samples")
+        return {}
+    return samples if isinstance(samples, dict) else {}
