@@ -339,4 +339,6 @@ def _usb_transport(serial: str | None, timeout_s: float):
                 hint="run `adb kill-server` and try again, or reach the phone over TCP "
                 "(`adb tcpip 5555`, then --device tcp:PHONE_IP:5555)",
             ) from None
-        raise
+        raise DeviceError(f"usb:{serial or '?'}",
+                          f"cannot open the phone over USB ({type(exc).__name__}: {exc})",
+                          hint="check the cable, and that USB debugging is on") from None

@@ -70,6 +70,20 @@ def test_any_other_adb_shell_exception_is_a_device_error(android, monkeypatch):
     assert "DevicePathInvalidError" in str(info.value) and device.spec in str(info.value)
 
 
+def test_a_usb_error_while_opening_the_phone_is_a_device_error(monkeypatch):
+    from adb_shell.transport.usb_transport import UsbTransport
+
+    from npubench.devices.transport import _usb_transport
+
+    def pipe_error(*args, **kwargs):
+        raise RuntimeError("LIBUSB_ERROR_PIPE [-9]")
+
+    monkeypatch.setattr(UsbTransport, "find_adb", pipe_error)
+    with pytest.raises(DeviceError, match=r"^usb:R5CX1234: cannot open the phone over USB "
+                       r"\(RuntimeError: LIBUSB_ERROR_PIPE"):
+        _usb_transport("R5CX1234", 5.0)
+
+
 # --- item 4: unguarded reads ------------------------------------------------------------
 
 
