@@ -70,7 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frame-rate mode: how long, e.g. 300s, 5m or 300 (default 60s)")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
                    help="override a measurement setting, e.g. max_seconds=5 (repeatable)")
-    p.add_argument("--out", metavar="DIR", help="results folder (default: runs/RUN_ID)")
+    p.add_argument("--out", metavar="DIR", help="results folder (default: runs/RUN_ID); one "
+                   "that holds a run already is refused (see --resume)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="finish a run that was cut off: plan it again from RUN_DIR/run.json, "
+                   "run only the jobs without a record, append their records to its "
+                   "results.jsonl and write its report again")
     p.add_argument("--benchmark-json", metavar="FILE",
                    help="also write the results as pytest-benchmark JSON")
     p.add_argument("--no-report", action="store_true", help="do not write report.html")

@@ -5,7 +5,7 @@ come through here; what is printed on the way is the listener's business."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,9 @@ class RunRequest:
     measure_power: bool = True
     cooldown_c: float = 40.0
     out: str | Path | None = None
+    resume: str | Path | None = None
+    """A run folder to finish (``--resume RUN_DIR``): its plan is made again from its run.json,
+    and only the jobs without a record in its results.jsonl run, their records appended."""
     report: bool = True
     argv: Sequence[str] | None = None
     """How the run was asked for, for run.json (default: this process's command line)."""
@@ -160,11 +163,16 @@ def run(request: RunRequest, listener: RunListener | None = None) -> RunResult:
     from npubench.devices.host import HostDevice
     from npubench.devices.registry import resolve_device
     from npubench.harness.plan import make_plan
-    from npubench.harness.run import execute, new_run_id, start_run
+    from npubench.harness.run import execute, new_run_id, resume_run, start_run
     from npubench.harness.suites import load_suite
     from npubench.workloads.registry import parse_input_shapes
 
     listener = listener or RunListener()
+    resumed = _resumed(request)
+    if resumed is not None:
+        request = resumed.request
+    run_id = resumed.run_id if resumed else new_run_id()
+    run_dir = resumed.run_dir if resumed else _new_run_dir(request, run_id)
     suite = load_suite(request.suite or "quick")
     settings = make_settings(suite, request)
     shapes = parse_input_shapes(list(request.input_shapes))
@@ -181,19 +189,28 @@ def run(request: RunRequest, listener: RunListener | None = None) -> RunResult:
             known = lambda d: phone_backends(d, phone.tools)  # noqa: E731
         jobs = make_plan([device], workloads, backends, threads=settings.threads,
                          known_backends=known, frame_rate=bool(settings.fps))
-        run_id = new_run_id()
-        run_dir = Path(request.out) if request.out else Path("runs") / run_id
-        store = start_run(run_dir, run_id, HostDevice().info().to_dict(),
-                          None if request.workloads else suite.name, argv=request.argv)
+        if resumed is not None:
+            jobs = [job for job in jobs if job.job_id not in resumed.done]
+            store = resume_run(run_dir, resumed.info)
+        else:
+            store = start_run(run_dir, run_id, HostDevice().info().to_dict(),
+                              None if request.workloads else suite.name, argv=request.argv,
+                              plan=_plan_of(request))
         listener.planned(run_id, run_dir, jobs, device.info())
         from npubench.harness.store_writer import StoreWriter
 
         outcome = execute(jobs, store, run_id, settings, on_start=listener.started,
                           on_done=listener.finished, phone=phone,
-                          results=StoreWriter(request.store, run_dir))
+                          results=StoreWriter(request.store, run_dir),
+                          resumed=resumed is not None)
     finally:
         getattr(device, "close", lambda: None)()
-    result = RunResult(run_id, run_dir, outcome.records, outcome.interrupted)
+    records = outcome.records
+    if resumed is not None:  # the exit code and the summary are the whole run's
+        from npubench.results import read_records
+
+        records = read_records(run_dir)
+    result = RunResult(run_id, run_dir, records, outcome.interrupted)
     if baseline is not None:
         from npubench.reports.compare.files import compare_to_baseline
 
@@ -204,6 +221,80 @@ def run(request: RunRequest, listener: RunListener | None = None) -> RunResult:
 
         result.report = write_report(run_dir)
     return result
+
+
+PLAN_OPTIONS = {
+    "suite": "--suite", "device": "--device", "workloads": "--workload", "backends": "--backend",
+    "input_shapes": "--input-shape", "settings": "--set", "threads": "--threads",
+    "prompt_tokens": "--prompt-tokens", "gen_tokens": "--gen-tokens", "fps": "--fps",
+    "duration": "--duration", "tools": "--tool", "require_npu": "--require-npu",
+    "measure_power": "--no-power", "cooldown_c": "--cooldown-c"}
+"""What a run is planned and measured from (``RunRequest`` field -> option): kept in run.json
+as ``plan``, where ``--resume`` reads it back."""
+
+
+def _plan_of(request: RunRequest) -> dict[str, Any]:
+    return {name: _plain(getattr(request, name)) for name in PLAN_OPTIONS}
+
+
+def _plain(value):
+    if isinstance(value, Mapping):
+        return dict(value)
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def _new_run_dir(request: RunRequest, run_id: str) -> Path:
+    """The new run's folder, which must not hold a run already (a re-run never writes over
+    one)."""
+    from npubench.results import holds_run
+
+    run_dir = Path(request.out) if request.out else Path("runs") / run_id
+    if holds_run(run_dir):
+        raise ConfigError(f"--out {run_dir} holds a run already; a new run does not write over "
+                          "it", hint=f"give another --out, or finish that run with --resume "
+                          f"{run_dir}")
+    return run_dir
+
+
+@dataclass
+class _Resumed:
+    run_id: str
+    run_dir: Path
+    info: dict[str, Any]
+    done: set[str]
+    """The job ids that have a record already."""
+    request: RunRequest
+    """The request as the run was planned, with this call's report, store and baseline."""
+
+
+def _resumed(request: RunRequest) -> _Resumed | None:
+    """The run folder ``request.resume`` to finish, or None for a new run."""
+    if not request.resume:
+        return None
+    from npubench.results import RUN_FILE, holds_run, read_records, read_run_info
+
+    run_dir = Path(request.resume)
+    if not holds_run(run_dir):
+        raise ConfigError(f"--resume {run_dir}: no run there (no run.json, no results.jsonl)",
+                          hint="give the folder a run wrote: its --out, or runs/RUN_ID")
+    defaults = RunRequest()
+    given = [option for name, option in PLAN_OPTIONS.items()
+             if _plain(getattr(request, name)) != _plain(getattr(defaults, name))]
+    given += ["--out"] * bool(request.out)
+    if given:
+        raise ConfigError(f"--resume runs the plan of {run_dir / RUN_FILE}; "
+                          f"{', '.join(given)} cannot change it",
+                          hint="leave them out, or start a new run into another --out")
+    info = read_run_info(run_dir)
+    plan = info.get("plan")
+    if not isinstance(plan, dict) or not info.get("run_id"):
+        raise ConfigError(f"--resume {run_dir}: its run.json does not say how the run was "
+                          "planned (an older npubench wrote it, or it is damaged)",
+                          hint="run it again into another --out")
+    known = {name: plan[name] for name in PLAN_OPTIONS if name in plan}
+    done = {record.get("job_id") for record in read_records(run_dir)}
+    return _Resumed(info["run_id"], run_dir, info, done,
+                    replace(request, resume=None, **known))
 
 
 def _baseline(request: RunRequest):

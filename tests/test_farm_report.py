@@ -20,7 +20,7 @@ from npubench.reports.farm.matrix import safe_link
 from npubench.reports.farm.night import read_events, read_night
 from npubench.reports.farm.report import night_summary
 from npubench.reports.farm.timeline import build_timeline, layout, ticks
-from npubench.results import RunStore
+from npubench.results import RunStore, job_file_stem
 
 FARM = "lab"
 HOSTILE = "<script>alert(1)</script>"
@@ -239,7 +239,7 @@ def test_write_farm_report_writes_the_three_files(nights):
     assert "face_detection_short_range" in first_row and "tflite:cpu" in first_row
     assert "regression" in first_row and "+30.0%" in first_row
     assert "SIMULATED PHONES — modeled timing, not a phone&#39;s numbers" in page
-    assert 'href="logs/002-okay_nabu_tflite_cpu_sd8gen3.log"' in page
+    assert f'href="logs/{job_file_stem(VAD)}.log"' in page
     assert "delegate refused the graph" in page  # a failed row shows its error
     assert "no healthy phone of class sd8gen2 left" in page
     assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing from the network

@@ -131,12 +131,13 @@ class Controller:
     def _night_folder(self) -> tuple[str, Path, bool]:
         from npubench.harness.farm.night import find_night
         from npubench.harness.run import new_run_id
+        from npubench.results import holds_run
 
         if self.request.resume:
             return (*find_night(self.request.resume, self.request.out), True)
         run_id = new_run_id()
         run_dir = Path(self.request.out or Path("runs") / run_id)
-        if (run_dir / "run.json").exists() or (run_dir / "results.jsonl").exists():
+        if holds_run(run_dir):
             raise ConfigError(f"--out {run_dir} holds a run already; a night does not write "
                               "over another", hint=f"give a new folder, or finish that night "
                               f"with --resume {run_dir}")
