@@ -7,7 +7,8 @@ A ``sim:`` spec may carry options after ``?``: ``sim:sm8650?slowdown=WORKLOAD[:B
 (``devices/sim/timing.py``) and ``ram_gb=GB`` (the phone as sold with that RAM, e.g. an 8 GB
 phone: ``sim:sm8650?ram_gb=8``; /proc/meminfo shows it), joined by ``&`` or ``,``:
 ``sim:sm8650?timing=modeled&slowdown=face=1.05`` or
-``sim:sm8650?slowdown=face=1.05,timing=modeled``.
+``sim:sm8650?slowdown=face=1.05,timing=modeled``; and ``fault=KNOB[=VALUE]`` (several
+separated by ``,``; ``devices/sim/fault_knobs.py``): ``sim:sm8650?fault=storage-full,hot=85``.
 The options stay in the simulator: the device's spec, and so every record, is ``sim:PROFILE``;
 the phone itself says its timing (``ro.npubench.timing``), which records keep as
 ``device.simulated_timing``."""
@@ -21,11 +22,12 @@ from dataclasses import dataclass, field
 from npubench.errors import ConfigError
 
 SIM_PREFIX = "sim:"
-SPEC_OPTIONS = ("slowdown", "timing", "ram_gb")
+SPEC_OPTIONS = ("slowdown", "timing", "ram_gb", "fault")
 TIMING_MODES = ("measured", "modeled")
 SPEC_HINT = ("e.g. --device 'sim:sm8650?slowdown=WORKLOAD[:BACKEND]=1.05' or "
              "'sim:sm8650?timing=modeled' (timing: measured or modeled) or "
-             "'sim:sm8650?ram_gb=8' (RAM in GB)")
+             "'sim:sm8650?ram_gb=8' (RAM in GB) or "
+             "'sim:sm8650?fault=storage-full,hot=85' (see npubench sim --help)")
 
 
 @dataclass(frozen=True)
@@ -36,19 +38,22 @@ class SimOptions:
     knobs: list[str] = field(default_factory=list)
     timing: str = "measured"
     ram_gb: float | None = None
+    faults: tuple[str, ...] = ()
 
 
 def serve(profile: str, host: str = "127.0.0.1", port: int = 0, auth: bool = False,
-          slowdown: Sequence[str] = (), timing: str = "measured", ram_gb: float | None = None):
+          slowdown: Sequence[str] = (), timing: str = "measured", ram_gb: float | None = None,
+          faults: Sequence[str] = ()):
     """Start a simulated phone listening on ``host:port``; the returned handle has ``address``,
     ``describe()``, ``wait()`` and ``stop()``. ``slowdown``: ground-truth knobs
     ``WORKLOAD[:BACKEND]=FACTOR`` (a bad one is a ConfigError). ``timing``: ``measured`` (the
     tools compute on the host CPU) or ``modeled`` (they wait the profile's modeled times).
-    ``ram_gb``: the phone's RAM in GB instead of the profile's."""
+    ``ram_gb``: the phone's RAM in GB instead of the profile's. ``faults``: ``KNOB[=VALUE]``
+    (``devices/sim/fault_knobs.py``; a bad one is a ConfigError)."""
     from npubench.devices.sim import start_sim
 
     return start_sim(profile, host=host, port=port, auth="verify" if auth else "none",
-                     slowdown=slowdown, timing=check_timing(timing),
+                     slowdown=slowdown, timing=check_timing(timing), fault_knobs=faults,
                      **({"ram_gb": check_ram_gb(ram_gb)} if ram_gb is not None else {}))
 
 
@@ -84,7 +89,7 @@ def parse_sim_options(text: str) -> SimOptions:
     slowdown's knobs are separated by ``,``, and a ``timing=...`` may stand among them."""
     profile, _, query = text.partition("?")
     knobs: list[str] = []
-    timing, ram_gb = "measured", None
+    timing, ram_gb, faults = "measured", None, []
     for part in filter(None, query.split("&")):
         key, eq, value = part.partition("=")
         if key not in SPEC_OPTIONS or not eq:
@@ -102,24 +107,33 @@ def parse_sim_options(text: str) -> SimOptions:
                 ram_gb = check_ram_gb(rest)
             elif name == "slowdown" and eq:
                 knobs.append(rest)
+            elif name == "fault" and eq:
+                faults.append(rest)
             elif key == "slowdown":
                 knobs.append(item)
+            elif key == "fault":
+                faults.append(item)
             else:
                 raise ConfigError(f"unknown option {item!r} in device sim:{text}",
                                   hint=SPEC_HINT)
-    return SimOptions(profile, knobs, timing, ram_gb)
+    if faults:
+        from npubench.devices.sim.fault_knobs import parse_fault_knobs
+
+        parse_fault_knobs(faults)  # a bad knob is an error here, before any phone starts
+    return SimOptions(profile, knobs, timing, ram_gb, tuple(faults))
 
 
 def start_sim_device(profile: str):
     """A simulated phone on 127.0.0.1, reached over real ADB on TCP like any phone; it stops
-    when the device is closed. ``profile`` may carry ``?slowdown=...&timing=...``
+    when the device is closed. ``profile`` may carry ``?slowdown=...&timing=...&fault=...``
     (``parse_sim_options``)."""
     from npubench.devices.android import AndroidDevice
     from npubench.devices.transport import AdbShellTransport
 
     options = parse_sim_options(profile)
     profile, knobs = options.profile, options.knobs
-    server = serve(profile, slowdown=knobs, timing=options.timing, ram_gb=options.ram_gb)
+    server = serve(profile, slowdown=knobs, timing=options.timing, ram_gb=options.ram_gb,
+                   faults=options.faults)
     if knobs:
         print(f"npubench-sim: {profile} slowdown knobs (ground truth, the tools report times "
               f"x FACTOR): {server.userland.slowdown.describe()}", file=sys.stderr, flush=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from npubench.devices.sim.fault_knobs import knobs_help as fault_knobs_help
 from npubench.errors import EXIT_INFRA, EXIT_OK, EXIT_USAGE
 
 
@@ -133,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ram-gb", type=float, metavar="GB",
                    help="the phone's RAM instead of its profile's, e.g. 8 for an 8 GB phone "
                    "(/proc/meminfo shows it; also --device 'sim:PROFILE?ram_gb=8')")
+    p.add_argument("--fault", metavar="KNOB[=VALUE]", action="append", default=[],
+                   help="a fault the phone has from the start, for testing how the harness "
+                   "copes (repeatable; also --device 'sim:PROFILE?fault=KNOB,KNOB'): "
+                   + fault_knobs_help().replace("%", "%%"))
 
     p = sub.add_parser("clean", help="remove what npubench left on a phone")
     p.add_argument("--device", metavar="SPEC", help="the phone (default: the attached one)")

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterable
 
 from npubench.devices.sim.adbd import SimAdbServer
+from npubench.devices.sim.fault_knobs import parse_fault_knobs
 from npubench.devices.sim.faults import Faults
 from npubench.devices.sim.slowdown import parse_knobs
 from npubench.devices.sim.timing import check_mode
@@ -76,14 +77,20 @@ class SimPhone:
 def start_sim(profile: str = "sm8650", host: str = "127.0.0.1", port: int = 0,
               auth: str = "none", faults: Faults | None = None,
               slowdown: Iterable[str] = (), timing: str = "measured",
-              ram_gb: float | None = None, **server_options) -> SimPhone:
+              ram_gb: float | None = None, fault_knobs: Iterable[str] = (),
+              **server_options) -> SimPhone:
     """Start a simulated phone with ``profile`` (e.g. ``sm8650``, ``mt6989``) listening on
     ``host:port`` (127.0.0.1 and a free port by default). ``slowdown``: ground-truth knobs
     ``WORKLOAD[:BACKEND]=FACTOR`` (``slowdown.py``); a bad one is a ConfigError. ``timing``:
     ``measured`` (host work) or ``modeled`` (the tools wait modeled times, ``timing.py``).
-    ``ram_gb``: the phone's RAM instead of the profile's (``profiles.with_ram``)."""
+    ``ram_gb``: the phone's RAM instead of the profile's (``profiles.with_ram``).
+    ``fault_knobs``: ``KNOB[=VALUE]`` faults set from the start (``fault_knobs.py``), on top of
+    ``faults``."""
     knobs = parse_knobs(slowdown)
     mode = check_mode(timing)
+    plan = parse_fault_knobs(fault_knobs)
+    if plan:
+        faults = plan.faults(faults)
     if ram_gb is not None:
         from npubench.devices.sim.profiles import load_profile, with_ram
 
@@ -91,6 +98,10 @@ def start_sim(profile: str = "sm8650", host: str = "127.0.0.1", port: int = 0,
     userland = Userland(profile)
     userland.slowdown = knobs
     userland.set_timing(mode)
+    plan.apply(userland)
+    if plan:
+        print(f"npubench-sim: {userland.profile.name} faults: {plan.describe()}",
+              file=sys.stderr, flush=True)
     if userland.timing.modeled:
         print(f"npubench-sim: {userland.profile.name} timing {userland.timing.describe()}",
               file=sys.stderr, flush=True)
