@@ -143,6 +143,33 @@ def test_a_run_stopped_by_a_signal_stops_as_on_ctrl_c(sim_phone, run_env, tmp_pa
     assert job_files(phone) == []
 
 
+def test_a_host_run_stopped_by_sigterm_keeps_what_was_measured(run_env, tmp_path):
+    """No phone: SIGTERM between the host's jobs (their isolated workers) ends the run with
+    the finished records kept, exit 130 and the run marked interrupted."""
+    model, env = run_env
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "npubench", "run", "--workload", str(model),
+         "--backend", "tflite:cpu", "--backend", "tflite:xnnpack", "--input-shape",
+         "serving_default_input:0=1,64,256", "--set", "min_seconds=2",
+         "--set", "max_seconds=3", "--out", str(out), "--no-report"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    results = out / "results.jsonl"
+    try:
+        assert wait_for(lambda: results.exists() and results.read_text().count("\n") >= 1,
+                        120), proc.poll()
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stdout[-2000:] + stderr[-2000:]
+    assert "Traceback" not in stderr, stderr[-2000:]
+    records = read_records(out)
+    assert 1 <= len(records) <= 2 and records[0]["status"] == "ok"
+    assert read_run_info(out)["interrupted"] is True
+
+
 @pytest.mark.parametrize("fault", ["none", "crash"])
 def test_nothing_of_a_job_stays_on_the_phone(sim_phone, run_env, tmp_path, fault):
     model, env = run_env
