@@ -134,7 +134,8 @@ class AndroidDevice:
         return result
 
     def _ensure_connected(self) -> None:
-        """Reconnect after a timeout closed the transport (its stream state was unknown)."""
+        """Reconnect after a timeout or a corrupt packet closed the transport (its stream
+        state was unknown)."""
         if not getattr(self.transport, "connected", True):
             self.transport.connect(self.timeout_s)
 
@@ -282,6 +283,7 @@ class AndroidDevice:
         return folder
 
     def _remote_size(self, remote: str) -> int | None:
+        self._ensure_connected()
         try:
             mode, size, _mtime = self.transport.stat(remote, self.timeout_s)
         except DeviceError:
@@ -290,6 +292,7 @@ class AndroidDevice:
 
     def pull(self, remote: str, local: Path, progress: ProgressCallback | None = None,
              timeout_s: float | None = None) -> None:
+        self._ensure_connected()
         self.transport.pull(remote, Path(local), timeout_s or self.timeout_s, progress)
 
     def clean(self) -> None:

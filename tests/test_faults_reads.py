@@ -23,7 +23,7 @@ from npubench.results import read_jsonl, read_records, read_run_info
 # --- item 2: adb-shell's exceptions become device errors naming the phone ------------------
 
 
-def test_corrupt_packets_are_a_device_error_and_the_next_command_reconnects(android):
+def test_corrupt_packets_are_a_device_error_and_the_next_command_reconnects(android, tmp_path):
     device = android("sm8650")
     faults = device.phone.faults
     assert device.run("echo ok").text.strip() == "ok"
@@ -36,6 +36,16 @@ def test_corrupt_packets_are_a_device_error_and_the_next_command_reconnects(andr
     assert info.value.hint
     faults.corrupt_checksums = False
     assert device.run("echo again").text.strip() == "again"  # reconnected on its own
+    remote = "/data/local/tmp/npb-note"
+    device.run(f"echo note > {remote}")
+    for call, expect in ((lambda: device.pull(remote, tmp_path / "note")
+                          or (tmp_path / "note").read_text(), "note\n"),
+                         (lambda: device._remote_size(remote), 5)):
+        faults.corrupt_checksums = True
+        with pytest.raises(DeviceError, match="corrupt ADB packet"):
+            device.pull(remote, tmp_path / "other")
+        faults.corrupt_checksums = False
+        assert call() == expect  # a pull or a stat reconnects too
 
 
 def test_a_bad_answer_to_the_handshake_is_a_device_error(sim_phone, adb_home, monkeypatch):
