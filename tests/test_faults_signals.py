@@ -107,20 +107,28 @@ def test_signals_deferred_notes_ctrl_c_and_puts_the_handlers_back():
 
 # --- whole runs against a simulated phone ----------------------------------------------------
 
-@pytest.mark.parametrize("signum, again", [(signal.SIGTERM, True), (signal.SIGHUP, False)])
+@pytest.mark.parametrize("signum, again, where", [(signal.SIGTERM, True, "tool"),
+                                                   (signal.SIGHUP, False, "tool"),
+                                                   (signal.SIGTERM, False, "sampler")])
 def test_a_run_stopped_by_a_signal_stops_as_on_ctrl_c(sim_phone, run_env, tmp_path, signum,
-                                                       again):
-    """In the middle of a job (the tool hangs): SIGTERM (then two Ctrl-C while it stops) or
-    SIGHUP; exit 130, charging restored, the run info and report written, nothing left."""
+                                                       again, where):
+    """In the middle of a job (the tool hangs, or the sampler runs in the measured rounds):
+    SIGTERM (then two Ctrl-C while it stops) or SIGHUP; exit 130, charging restored, the
+    run info and report written, nothing left."""
     model, env = run_env
     phone = sim_phone("mt6989")
-    phone.userland.tool_faults.hang = True
+    phone.userland.tool_faults.hang = where == "tool"
     out = tmp_path / "run"
-    proc = start_run(phone, model, out, env)
+    proc = start_run(phone, model, out, env, "--set", "device_rounds_min=50",
+                     "--set", "device_rounds_max=50", "--set", "max_seconds=60")
     try:
-        assert wait_for(lambda: counts(phone)[0] == 1 and phone.userland.processes, 120), (
+        if where == "tool":
+            started = lambda: counts(phone)[0] == 1 and phone.userland.processes  # noqa: E731
+        else:
+            started = lambda: any(n.startswith("sampler-") for n in job_files(phone))  # noqa
+        assert wait_for(started, 120), (
             proc.poll(), proc.stderr.read() if proc.poll() is not None else "")
-        time.sleep(0.3)  # in the tool
+        time.sleep(0.3)  # in the tool, or in the measured rounds
         assert phone.userland.physics.input_suspended
         proc.send_signal(signum)
         if again:
