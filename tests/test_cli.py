@@ -237,3 +237,16 @@ def test_a_simulated_phone_beyond_loopback_is_warned_about(monkeypatch, capsys):
     assert "warning: the simulated phone listens on 0.0.0.0" in capsys.readouterr().err
     commands.cmd_sim(Namespace(profile="sm8650", host="127.0.0.1", port=5555, auth=False))
     assert "warning" not in capsys.readouterr().err
+
+
+def test_the_terminal_line_shows_a_cpu_fallback_as_the_report_does():
+    from npubench.harness.commands import _one_line
+
+    record = {"job_id": "m@tflite:qnn-htp", "status": "ok", "validity": "valid",
+              "latency_ms": {"median": 2.5, "n": 30},
+              "delegation": {"delegate": "QNN HTP", "status": "partial", "nodes_delegated": 42,
+                             "nodes_total": 61, "fallback": True}}
+    assert "CPU fallback[/] (partial 42/61 on QNN HTP)" in _one_line(record)
+    record["delegation"] = {**record["delegation"], "status": "full", "nodes_delegated": 61,
+                            "fallback": False}
+    assert "fallback" not in _one_line(record)
