@@ -137,6 +137,9 @@ def start_sim_device(profile: str):
     if knobs:
         print(f"npubench-sim: {profile} slowdown knobs (ground truth, the tools report times "
               f"x FACTOR): {server.userland.slowdown.describe()}", file=sys.stderr, flush=True)
+    if server.fault_plan:
+        print(f"npubench-sim: {profile} faults: {server.fault_plan.describe()}",
+              file=sys.stderr, flush=True)
     host, port = server.address
     spec = f"{SIM_PREFIX}{profile}"
     transport = AdbShellTransport("tcp", host, port, name=f"{spec} ({host}:{port})")

@@ -74,6 +74,19 @@ def test_a_device_spec_carries_faults_among_its_options():
         parse_sim_options("sm8650?fault=storage-ful")
 
 
+def test_a_started_phone_has_its_faults_and_says_so():
+    from npubench.devices.sim import start_sim
+
+    with start_sim("sm8650", fault_knobs=["hot=85", "tool-crash", "refuse-delegate=gpu",
+                                          "latency=0.01"]) as phone:
+        assert phone.userland.tool_faults.crash and not phone.userland.tool_faults.hang
+        assert phone.userland.tool_faults.refuse_delegates == {"gpu"}
+        assert phone.faults.latency_s == 0.01 and not phone.userland.fs.full
+        assert min(phone.userland.physics.snapshot().temps_c.values()) > 80
+        assert "faults: latency=0.01, tool-crash, refuse-delegate=gpu, hot=85" in (
+            phone.describe())
+
+
 def test_sim_help_lists_the_knobs():
     result = npubench("sim", "--help")
     assert result.returncode == 0

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterable
 
 from npubench.devices.sim.adbd import SimAdbServer
-from npubench.devices.sim.fault_knobs import parse_fault_knobs
+from npubench.devices.sim.fault_knobs import FaultPlan, parse_fault_knobs
 from npubench.devices.sim.faults import Faults
 from npubench.devices.sim.slowdown import parse_knobs
 from npubench.devices.sim.timing import check_mode
@@ -18,9 +18,12 @@ from npubench.devices.sim.userland import Userland
 class SimPhone:
     """A running simulated phone. ``stop()`` closes the server and removes its storage."""
 
-    def __init__(self, userland: Userland, server: SimAdbServer):
+    def __init__(self, userland: Userland, server: SimAdbServer,
+                 fault_plan: FaultPlan | None = None):
         self.userland = userland
         self.server = server
+        self.fault_plan = fault_plan or FaultPlan()
+        """The faults it was started with (``fault_knobs``)."""
         self._stopped = threading.Event()
 
     @property
@@ -52,7 +55,8 @@ class SimPhone:
                 f"tools installed on it: {', '.join(tools)}"
                 + (f"\nslowdown knobs (ground truth, the tools report times x FACTOR): "
                    f"{slowdown.describe()}" if slowdown else "")
-                + f"\ntiming: {self.userland.timing.describe()}")
+                + f"\ntiming: {self.userland.timing.describe()}"
+                + (f"\nfaults: {self.fault_plan.describe()}" if self.fault_plan else ""))
 
     def wait(self) -> None:
         """Block until ``stop()`` (for ``npubench sim`` in the foreground)."""
@@ -99,9 +103,6 @@ def start_sim(profile: str = "sm8650", host: str = "127.0.0.1", port: int = 0,
     userland.slowdown = knobs
     userland.set_timing(mode)
     plan.apply(userland)
-    if plan:
-        print(f"npubench-sim: {userland.profile.name} faults: {plan.describe()}",
-              file=sys.stderr, flush=True)
     if userland.timing.modeled:
         print(f"npubench-sim: {userland.profile.name} timing {userland.timing.describe()}",
               file=sys.stderr, flush=True)
@@ -112,4 +113,4 @@ def start_sim(profile: str = "sm8650", host: str = "127.0.0.1", port: int = 0,
     except BaseException:
         userland.close()
         raise
-    return SimPhone(userland, server)
+    return SimPhone(userland, server, plan)
