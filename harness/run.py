@@ -121,8 +121,9 @@ def execute(
             if samples:
                 record["samples_path"] = store.write_samples(job.index, job.job_id, samples)
             record["duration_s"] = round(time.monotonic() - started, 3)
-            record["log_path"] = str(store.log_path(job.index, job.job_id).relative_to(
-                store.run_dir))
+            log = store.log_path(job.index, job.job_id)
+            if log.exists():  # a skipped job wrote none: its record names no log
+                record["log_path"] = str(log.relative_to(store.run_dir))
             store.append(record)
             results.record(run_id, {"schema_version": SCHEMA_VERSION, **record}, samples)
             outcome.records.append(record)

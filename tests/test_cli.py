@@ -81,6 +81,8 @@ def test_run_writes_results_report_and_pytest_benchmark_json(tmp_path):
             assert r["power"] is None and r["power_missing_reason"]
     skipped = next(r for r in records if r["status"] == "skipped")
     assert "CUDAExecutionProvider" in skipped["error"]["message"]
+    assert "log_path" not in skipped  # it ran nothing and wrote no log
+    assert all((out / r["log_path"]).is_file() for r in records if r["status"] == "ok")
     assert (out / "report.html").stat().st_size > 1000
     assert read_run_info(out)["interrupted"] is False
     compare = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(bench)],
