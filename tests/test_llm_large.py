@@ -238,6 +238,8 @@ def test_a_farm_sim_phone_process_keeps_its_ram_option():
     spec, proc = sim_phones.start("sim:sm8650?ram_gb=8&timing=modeled", "phone")
     try:
         assert "--ram-gb" in sim_phones.command("sim:sm8650?ram_gb=8")
+        command = sim_phones.command("sim:sm8650?fault=storage-full,hot=85")
+        assert command[-4:] == ["--fault", "storage-full", "--fault", "hot=85"]
         ram = resolve_device(spec).info().ram_bytes
         assert 7.0 * 2**30 < ram < 7.5 * 2**30
     finally:

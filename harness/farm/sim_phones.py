@@ -33,6 +33,8 @@ def command(spec: str) -> list[str]:
         out += ["--slowdown", knob]
     if options.ram_gb is not None:
         out += ["--ram-gb", f"{options.ram_gb:g}"]
+    for knob in options.faults:
+        out += ["--fault", knob]
     return out
 
 
