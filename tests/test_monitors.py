@@ -87,12 +87,16 @@ def test_rapl_energy_counters_give_the_known_power(tmp_path):
         assert names == ["rapl:package-0", "rapl:package-1"]
         assert "rapl" not in reasons
         telemetry.start()
-        time.sleep(0.5)
+        # 1.5 s: the fake counters are written by a thread, which a loaded machine may hold
+        # back for tens of ms at either end; over 1.5 s that stays well inside 5%
+        time.sleep(1.5)
         result = telemetry.stop()
     assert result.power_source == "rapl:package-0+rapl:package-1"
     assert result.power_missing_reason is None
     assert result.active_mw == pytest.approx(15_000.0, rel=0.05)
-    assert result.sample_rate_hz == pytest.approx(1 / INTERVAL_S, rel=0.5)
+    times = [s["t_s"] for s in result.samples]  # the rate reported is the rate sampled
+    assert result.sample_rate_hz == pytest.approx((len(times) - 1) / (times[-1] - times[0]))
+    assert result.sample_rate_hz > 0.2 / INTERVAL_S  # it kept sampling, if not at full pace
     package0 = [s["power"]["rapl:package-0"] for s in result.samples]
     assert any(b < a for a, b in pairwise(package0)), "the counter should have wrapped"
     assert all(s["t_s"] < n["t_s"] for s, n in pairwise(result.samples))
@@ -101,7 +105,7 @@ def test_rapl_energy_counters_give_the_known_power(tmp_path):
 def test_measure_idle_and_context_manager(tmp_path):
     with FakeRapl(tmp_path, DOMAINS[:2]):
         telemetry = HostTelemetry(root=tmp_path, interval_s=INTERVAL_S)
-        assert telemetry.measure_idle(0.3) == pytest.approx(15_000.0, rel=0.05)
+        assert telemetry.measure_idle(1.0) == pytest.approx(15_000.0, rel=0.05)
         with telemetry:
             pass  # a job shorter than one interval still gets a first and a last sample
     assert telemetry.result is not None
