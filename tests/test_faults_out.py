@@ -125,3 +125,14 @@ def test_files_are_named_by_job_id_and_old_index_names_still_read(tmp_path):
     (tmp_path / "samples" / "000-m_tflite_cpu.json").write_text('{"latency_ms": [1.0, 2.0]}')
     record = {"job_id": "m@tflite:cpu", "samples_path": "samples/000-m_tflite_cpu.json"}
     assert read_samples(tmp_path, record) == {"latency_ms": [1.0, 2.0]}
+
+
+def test_the_python_api_resumes_a_run_too(tmp_path):
+    import npubench
+
+    first = npubench.run_suite(workloads=[WORKLOADS[0]], backends=["ort:cpu"], settings=FAST,
+                               out=tmp_path / "run", store=False, report=False)
+    again = npubench.run_suite(resume=str(first.run_dir), store=False, report=False)
+    assert again.exit_code == 0
+    assert [r["job_id"] for r in read_records(first.run_dir)] == [
+        r["job_id"] for r in first.records]  # nothing ran twice

@@ -41,12 +41,13 @@ __all__ = ["ConfigError", "DeviceError", "DeviceLost", "NpubenchError", "Results
            "run_suite"]
 
 
-def run_suite(suite: str | None = "quick", *, device: str | None = None,
+def run_suite(suite: str | None = None, *, device: str | None = None,
               workloads: list[str] | None = None, backends: list[str] | None = None,
               settings: dict[str, float | int] | None = None, out: str | Path | None = None,
               report: bool = True, **options: Any) -> RunResult:
-    """Run a suite (a built-in name or a YAML path) like ``npubench run`` and return the
-    finished run: ``run_id``, ``run_dir``, ``records``, ``report`` and ``exit_code``.
+    """Run a suite (a built-in name or a YAML path; default ``quick``) like ``npubench run`` and
+    return the finished run: ``run_id``, ``run_dir``, ``records``, ``report`` and ``exit_code``.
+    ``resume=RUN_DIR`` finishes a cut-off run (``npubench run --resume``).
 
     ``workloads`` / ``backends`` replace the suite's; ``settings`` overrides its measurement
     settings (``min_iterations``, ``max_seconds``, ...). Further options are those of

@@ -107,7 +107,7 @@ class RunStore:
 
     def update_run_info(self, **fields: Any) -> None:
         path = self.run_dir / RUN_FILE
-        info = json.loads(path.read_text()) if path.exists() else {}
+        info = read_run_info(self.run_dir)  # a damaged run.json: a ResultsError naming it
         info.update(fields)
         _write_json(path, info)
 
