@@ -66,6 +66,13 @@ def check_timing(text: str) -> str:
     return mode
 
 
+def fault_knobs_help() -> str:
+    """The simulated phone's fault knobs, one line each (``npubench sim --help``)."""
+    from npubench.devices.sim.fault_knobs import knobs_help
+
+    return knobs_help()
+
+
 def check_ram_gb(value) -> float:
     """A phone's RAM in GB (1 to 64); anything else is a ConfigError."""
     try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from npubench.devices.sim.fault_knobs import knobs_help as fault_knobs_help
+from npubench.devices.simulator import fault_knobs_help
 from npubench.errors import EXIT_INFRA, EXIT_OK, EXIT_USAGE
 
 
