@@ -14,6 +14,7 @@ import sys
 import time
 
 import pytest
+from phone_waits import counts, wait_for
 from tflite_models import add_model
 
 from npubench.devices.android import WORK_DIR
@@ -44,20 +45,6 @@ def start_run(phone, model, out, env, *extra) -> subprocess.Popen:
         [sys.executable, "-m", "npubench", "run", "--device", f"tcp:{host}:{port}",
          "--workload", str(model), "--backend", "tflite:cpu", "--out", str(out), *SMALL,
          *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-
-def counts(phone) -> tuple[int, int]:
-    service = phone.userland.battery_service
-    return service.suspended_count, service.reset_count
-
-
-def wait_for(condition, timeout_s: float = 20.0) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def job_files(phone) -> list[str]:

@@ -13,6 +13,7 @@ import sys
 import time
 
 import pytest
+from phone_waits import counts, wait_for
 from tflite_models import add_model
 
 from npubench.devices.calibration_store import CalibrationStore, device_key
@@ -29,20 +30,6 @@ QUICK = SessionOptions(idle_s=0.6, settle_s=1.0, cooldown_c=95.0, poll_s=0.1,
                        rule=BaselineRule(max_temp_delta_c=30.0))
 """Short waits, no cooldown, and a baseline that a few °C do not invalidate (the sim's CPU
 zones move fast; the rule's temperature limit has tests of its own)."""
-
-
-def counts(phone) -> tuple[int, int]:
-    service = phone.userland.battery_service
-    return service.suspended_count, service.reset_count
-
-
-def wait_for(condition, timeout_s: float = 20.0) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 # --- the idle-baseline rule (pure) -------------------------------------------------------------

@@ -142,7 +142,7 @@ def ort_mean_ms(phone, model: str) -> float:
     return parsed["latency_ms"]["mean"]
 
 
-def interleaved_ratio(phone, measure, model: str, knobs: list[str], pairs: int = 3) -> float:
+def interleaved_ratio(phone, measure, model: str, knobs: list[str], pairs: int = 5) -> float:
     """Median over ``pairs`` of (with knobs / without), measured alternately so that the host's
     drift falls on both."""
     ratios = []
