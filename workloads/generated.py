@@ -17,6 +17,7 @@ memory, never for accuracy, and labelled ``synthetic``.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import hashlib
 import importlib.metadata
@@ -59,18 +60,20 @@ def _version(dist: str) -> str:
         return "missing"
 
 
-class BuiltModel:
+class BuiltModel(abc.ABC):
     """A model file npubench makes and caches: ``generated/<key()>/model.<format>`` with a
     ``.sha256`` sidecar, written atomically; subclasses give ``key``, ``build`` and ``format``."""
 
     name: str
     format: str
 
+    @abc.abstractmethod
     def key(self) -> str:
-        raise NotImplementedError
+        """Hash of everything that shapes the bytes (the cache folder's name)."""
 
+    @abc.abstractmethod
     def build(self) -> bytes:
-        raise NotImplementedError
+        """The model file's bytes (deterministic for the same key)."""
 
     def cache_path(self) -> Path:
         return cache_dir() / "generated" / self.key() / f"model.{self.format}"
