@@ -86,6 +86,34 @@ def sim_phone():
 
 
 @pytest.fixture
+def sim_process(adb_home):
+    """A factory: ``sim_process(*ARGS)`` runs ``npubench sim ARGS`` in a process of its own and
+    returns its port on 127.0.0.1; the process is stopped (Ctrl-C) when the test ends."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    procs = []
+
+    def start(*args: str) -> int:
+        proc = subprocess.Popen([sys.executable, "-m", "npubench", "sim", *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=dict(os.environ))
+        procs.append(proc)
+        first = proc.stdout.readline()
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", first)
+        assert match, first + proc.stderr.read()
+        return int(match[1])
+
+    yield start
+    for proc in procs:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+
+
+@pytest.fixture
 def android(sim_phone, adb_home, tmp_path):
     """A factory: an AndroidDevice connected over adb-shell to a new simulated phone."""
     from npubench.devices.android import AndroidDevice

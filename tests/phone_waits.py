@@ -1,8 +1,9 @@
-"""What tests of a simulated phone share: the phone's charging counts, and waiting for a
-condition."""
+"""What tests of a simulated phone share: the phone's charging counts, waiting for a
+condition, and the model and environment of an ``npubench run`` process."""
 
 from __future__ import annotations
 
+import os
 import time
 
 
@@ -19,3 +20,15 @@ def wait_for(condition, timeout_s: float = 20.0) -> bool:
             return True
         time.sleep(0.05)
     return condition()
+
+
+def run_env(tmp_path, adb_home) -> tuple:
+    """A model that needs no download, and the environment of an ``npubench run`` process with
+    a cache folder (calibrations) and adb keys of the test's own."""
+    from tflite_models import add_model
+
+    model = tmp_path / "add.tflite"
+    model.write_bytes(add_model(width=256))
+    env = dict(os.environ, NPUBENCH_CACHE=str(tmp_path / "cache"),
+               ANDROID_USER_HOME=str(adb_home))
+    return model, env

@@ -68,27 +68,6 @@ def test_sim_in_the_foreground_is_reachable_over_tcp(env, adb_home):
     assert proc.returncode == 0
 
 
-@pytest.fixture
-def sim_process(env):
-    """``npubench sim`` in a process of its own: for the harness, a phone on tcp:HOST:PORT."""
-    procs = []
-
-    def start(profile: str) -> int:
-        proc = subprocess.Popen([sys.executable, "-m", "npubench", "sim", "--profile", profile],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=env)
-        procs.append(proc)
-        first = proc.stdout.readline()
-        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", first)
-        assert match, first + proc.stderr.read()
-        return int(match[1])
-
-    yield start
-    for proc in procs:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
-
-
 PHONE_TOOLS = {"/data/local/tmp/benchmark_model", "/data/local/tmp/onnxruntime_perf_test",
                "/data/local/tmp/benchmark_model_plus_neuron_delegate",
                "/data/local/tmp/llama.cpp/bin/llama-bench"}
@@ -100,7 +79,7 @@ def test_a_simulated_phone_in_its_own_process_runs_the_quick_suite_with_its_own_
         env, tmp_path, sim_process):
     """Reached as any phone over tcp:, with no --tool: the harness finds the tools the phone
     has installed and runs the quick suite on every backend the phone offers."""
-    port = sim_process("sm8650")
+    port = sim_process("--profile", "sm8650")
     out = tmp_path / "run"
     result = npubench("run", "--device", f"tcp:127.0.0.1:{port}", "--suite", "quick",
                       "--out", str(out), "--no-report", "--cooldown-c", "95",

@@ -13,9 +13,9 @@ import subprocess
 import sys
 import time
 
+import phone_waits
 import pytest
 from phone_waits import counts, wait_for
-from tflite_models import add_model
 
 from npubench.devices.android import WORK_DIR
 from npubench.devices.charging_guard import MARKER
@@ -32,11 +32,7 @@ file, a command's stderr)."""
 
 @pytest.fixture
 def run_env(tmp_path, adb_home):
-    model = tmp_path / "add.tflite"
-    model.write_bytes(add_model(width=256))
-    env = dict(os.environ, NPUBENCH_CACHE=str(tmp_path / "cache"),
-               ANDROID_USER_HOME=str(adb_home))
-    return model, env
+    return phone_waits.run_env(tmp_path, adb_home)
 
 
 def start_run(phone, model, out, env, *extra) -> subprocess.Popen:

@@ -6,15 +6,14 @@ and ``reset``) and kill the process that drives it."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 
+import phone_waits
 import pytest
 from phone_waits import counts, wait_for
-from tflite_models import add_model
 
 from npubench.devices.calibration_store import CalibrationStore, device_key
 from npubench.devices.charging_guard import MARKER, ChargingGuard, parse_claim
@@ -230,12 +229,7 @@ def test_threads_and_cores_from_the_phones_topology(android):
 
 @pytest.fixture
 def run_env(tmp_path, adb_home):
-    """A model that needs no download, and a cache folder of the test's own (calibrations)."""
-    model = tmp_path / "add.tflite"
-    model.write_bytes(add_model(width=256))
-    env = dict(os.environ, NPUBENCH_CACHE=str(tmp_path / "cache"),
-               ANDROID_USER_HOME=str(adb_home))
-    return model, env
+    return phone_waits.run_env(tmp_path, adb_home)
 
 
 SMALL = ["--set", "max_seconds=1", "--set", "min_seconds=0.2", "--set", "device_rounds_min=2",

@@ -4,8 +4,6 @@ few knobs end to end against a ``npubench sim`` process reached over ADB on 127.
 from __future__ import annotations
 
 import os
-import re
-import signal
 import subprocess
 import sys
 
@@ -102,27 +100,6 @@ def npubench(*args: str, env: dict | None = None, timeout: float = 120):
 @pytest.fixture
 def env(tmp_path):
     return dict(os.environ, ANDROID_USER_HOME=str(tmp_path / "android-home"))
-
-
-@pytest.fixture
-def sim_process(env):
-    """``npubench sim ARGS...`` in a process of its own -> its port on 127.0.0.1."""
-    procs = []
-
-    def start(*args: str) -> int:
-        proc = subprocess.Popen([sys.executable, "-m", "npubench", "sim", *args],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=env)
-        procs.append(proc)
-        first = proc.stdout.readline()
-        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", first)
-        assert match, first + proc.stderr.read()
-        return int(match[1])
-
-    yield start
-    for proc in procs:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
 
 
 def test_a_bad_fault_stops_npubench_sim_with_the_valid_ones(env):
